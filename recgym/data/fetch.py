@@ -1,0 +1,142 @@
+"""Checksum-verified, resumable-safe downloads with a progress bar.
+
+A download streams into a temporary file beside the destination, hashing as it goes, and is
+renamed onto the destination only when the byte count and checksum match. Any failure, including
+``Ctrl-C``, deletes the temporary file: no partial archive is ever left where a loader would
+find it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from recgym.data.paths import atomic_write, ensure_writable_dir
+from recgym.errors import ChecksumError, DownloadError
+
+CHUNK = 1 << 16
+
+
+def fetch_text(url: str, timeout: float = 30.0) -> str:
+    """Fetch a small text resource (an ``.md5`` file).
+
+    Args:
+        url: The address.
+        timeout: Seconds before giving up on the connection.
+
+    Returns:
+        The body, decoded as UTF-8.
+
+    Raises:
+        DownloadError: On any network error.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+        raise DownloadError(f"Could not fetch {url}: {exc}") from exc
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 60.0,
+    progress: bool | None = None,
+) -> Path:
+    """Download ``url`` to ``dest`` atomically, verifying its checksum.
+
+    Args:
+        url: The address to fetch.
+        dest: Destination file. Its folder is created.
+        sha256: Expected SHA-256 hex digest (preferred).
+        md5: Expected MD5 hex digest, used when no SHA-256 is known.
+        retries: Attempts after the first on network errors (not on checksum mismatch).
+        backoff: Seconds to wait before the first retry; doubled after each.
+        timeout: Socket timeout in seconds.
+        progress: Show a progress bar; ``None`` shows it only on a terminal.
+
+    Returns:
+        ``dest`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        DownloadError: When every attempt failed (connection refused, dropped mid-file, ...).
+        ChecksumError: When the file arrived whole but its digest differs from the expected one.
+        CacheError: When ``dest``'s folder cannot be written.
+    """
+    dest = Path(dest)
+    ensure_writable_dir(dest.parent, "download")
+    last_error: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            _download_once(url, dest, sha256=sha256, md5=md5, timeout=timeout, progress=progress)
+            return dest
+        except ChecksumError:
+            raise
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            last_error = exc
+    raise DownloadError(
+        f"Could not download {url} after {retries + 1} attempts: {last_error}. "
+        "Check your connection, or download the file yourself and point data_dir "
+        "(or RECGYM_DATA_DIR) at its folder."
+    ) from last_error
+
+
+def _download_once(
+    url: str,
+    dest: Path,
+    *,
+    sha256: str | None,
+    md5: str | None,
+    timeout: float,
+    progress: bool | None,
+) -> None:
+    digest = hashlib.sha256() if sha256 else hashlib.md5() if md5 else None
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        total = resp.headers.get("Content-Length")
+        total = int(total) if total is not None else None
+        received = 0
+        disable = None if progress is None else not progress
+        with (
+            atomic_write(dest) as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=f"Downloading {dest.name}",
+                disable=disable,
+                leave=False,
+            ) as bar,
+        ):
+            while chunk := resp.read(CHUNK):
+                out.write(chunk)
+                received += len(chunk)
+                if digest is not None:
+                    digest.update(chunk)
+                bar.update(len(chunk))
+            if total is not None and received != total:
+                raise DownloadError(
+                    f"Connection dropped: got {received} of {total} bytes from {url}."
+                )
+            expected = sha256 or md5
+            if digest is not None and digest.hexdigest() != expected.lower():
+                raise ChecksumError(
+                    f"Checksum mismatch for {url}: expected {digest.name} {expected}, "
+                    f"got {digest.hexdigest()}. The file was deleted; if this persists, the "
+                    "server may be serving a different release: download it yourself and "
+                    "check it."
+                )

@@ -1,0 +1,98 @@
+"""Exceptions and warnings raised by recgym.
+
+Every error recgym raises on purpose derives from :class:`RecgymError`, and also from the matching
+built-in class (``ValueError``, ``FileNotFoundError``, ``OSError``), so callers can catch either.
+Each message names what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RecgymError(Exception):
+    """Base class of all errors raised by recgym."""
+
+
+class DataFormatError(RecgymError, ValueError):
+    """A ratings or movies file (or archive) is malformed: bad columns, values or structure."""
+
+
+class DatasetNotFoundError(RecgymError, FileNotFoundError):
+    """A dataset is neither on disk nor downloadable (offline, or ``download=False``)."""
+
+
+class UnknownDatasetError(RecgymError, ValueError):
+    """A dataset name that recgym does not know."""
+
+
+class DownloadError(RecgymError, OSError):
+    """A download failed (network error, truncated transfer). No partial file is left behind."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file does not match its published checksum. The file is deleted."""
+
+
+class CacheError(RecgymError, OSError):
+    """The cache directory cannot be created or written."""
+
+
+class ConfigError(RecgymError, ValueError):
+    """An invalid argument (environment, split, embedding, decoder or agent configuration)."""
+
+
+class UnknownUserError(RecgymError, KeyError):
+    """A user id that is not in the dataset (or not in the requested split)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly instead.
+        """Return the message without KeyError's quoting."""
+        return str(self.args[0]) if self.args else ""
+
+
+class RecgymWarning(UserWarning):
+    """Warnings about data quality or fallbacks (duplicates dropped, users skipped, ...)."""
+
+
+def suggest(value: str, choices: Iterable[str]) -> str:
+    """Return a ``" Did you mean 'x'?"`` hint for ``value`` among ``choices``, or ``""``.
+
+    Args:
+        value: The value the user gave.
+        choices: The valid values.
+
+    Returns:
+        A sentence fragment starting with a space, or an empty string when nothing is close.
+
+    Examples:
+        >>> suggest("ml-100", ["ml-100k", "ml-1m"])
+        " Did you mean 'ml-100k'?"
+        >>> suggest("zzz", ["ml-100k"])
+        ''
+    """
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
+    """Validate that ``value`` is one of ``choices`` and return it.
+
+    Args:
+        name: The argument's name, used in the error message.
+        value: The value given.
+        choices: The allowed values.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ConfigError: If ``value`` is not one of ``choices``; the message lists them.
+    """
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(
+            f"{name}={value!r} is not valid; expected one of {choices}."
+            + (suggest(value, choices) if isinstance(value, str) else "")
+        )
+    return value  # type: ignore[return-value]

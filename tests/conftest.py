@@ -1,0 +1,55 @@
+"""Shared fixtures.
+
+Every test run gets its own cache folder; real data comes from ``$RECGYM_DATA_DIR`` (default:
+``../shared/data`` beside the repository).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_SESSION_CACHE = tempfile.mkdtemp(prefix="recgym-test-cache-")
+os.environ["RECGYM_CACHE_DIR"] = _SESSION_CACHE
+os.environ.setdefault("RECGYM_MIRROR", "http://127.0.0.1:9/")  # never reach the internet
+if "RECGYM_DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data").is_dir():
+    os.environ["RECGYM_DATA_DIR"] = str(ROOT.parent / "shared" / "data")
+
+
+def real_data_dir() -> Path | None:
+    """The folder holding ml-latest-small, or None."""
+    for part in os.environ.get("RECGYM_DATA_DIR", "").split(os.pathsep):
+        if part and (Path(part) / "ml-latest-small" / "ratings.csv").is_file():
+            return Path(part)
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    d = real_data_dir()
+    if d is None:
+        pytest.skip("ml-latest-small not found: set RECGYM_DATA_DIR (CI provides it)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def small_real(real_dir):
+    from recgym.data import load_movielens
+
+    return load_movielens("ml-latest-small", data_dir=real_dir, download=False)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache folder for this test, and no datasets memoised in memory."""
+    from recgym.data import clear_memory_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RECGYM_CACHE_DIR", str(cache))
+    clear_memory_cache()
+    yield cache
+    clear_memory_cache()
