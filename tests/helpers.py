@@ -19,3 +19,49 @@ def movies(ids: list[int], genres: list[str] | None = None) -> pd.DataFrame:
             "genres": genres or ["Drama"] * len(ids),
         }
     )
+
+
+# A replay scenario with known answers: 12 identical users (so any split works), each rating
+# movies 1..12 at t = 10, 20, ..., 120; a catalogue of movies 1..30; identity embeddings, so an
+# action names its slate.
+SCENARIO_RATINGS = [4.0, 3.0, 5.0, 1.0, 2.0, 4.5, 0.5, 5.0, 3.0, 2.0, 4.0, 1.0]
+N_ITEMS = 30
+
+
+def scenario_dataset(extra_rows: list[tuple] | None = None):
+    """The scenario as a Dataset (movieId m is item index m - 1)."""
+    from recgym.data import Dataset
+
+    rows = [(u, m, SCENARIO_RATINGS[m - 1], 10 * m) for u in range(1, 13) for m in range(1, 13)]
+    return Dataset.from_frame(
+        frame(rows + (extra_rows or [])),
+        movies(list(range(1, N_ITEMS + 1))),
+        rating_range=(0.5, 5.0),
+        name="scenario",
+    )
+
+
+def scenario_env(**kwargs):
+    """A MovieRecEnv over the scenario: frame 2, slate 3, identity embeddings."""
+    import numpy as np
+
+    from recgym.envs import MovieRecEnv
+
+    ds = kwargs.pop("dataset", None) or scenario_dataset()
+    defaults = dict(
+        dataset=ds,
+        embedding=np.eye(ds.n_items, dtype=np.float32),
+        frame_size=2,
+        slate_size=3,
+    )
+    return MovieRecEnv(**{**defaults, **kwargs})
+
+
+def act(*movie_ids: int, n: int = N_ITEMS):
+    """An action whose slate is ``movie_ids`` in that order (identity embeddings)."""
+    import numpy as np
+
+    a = np.zeros(n, dtype=np.float32)
+    for rank, m in enumerate(movie_ids):
+        a[m - 1] = 1.0 - 0.1 * rank
+    return a

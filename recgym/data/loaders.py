@@ -153,7 +153,8 @@ def load_movielens(
             if exc.__class__ is not DownloadError:  # checksum mismatch: say so plainly
                 raise
             raise DatasetNotFoundError(
-                f"{name} not found (looked in {looked}) and the download failed: {exc}. {how}"
+                f"{name} not found (looked in {looked}) and the download failed: "
+                f"{str(exc).rstrip('.')}. {how}"
             ) from exc
     source = Source(path)
     names = [spec.ratings_file, spec.movies_file]

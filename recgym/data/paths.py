@@ -21,6 +21,9 @@ from typing import IO
 
 from recgym.errors import CacheError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def cache_dir() -> Path:
     """Return the cache folder (not created).
@@ -100,6 +103,7 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

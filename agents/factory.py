@@ -1,0 +1,185 @@
+"""One factory for the agents: DDPG (default), TD3 and SAC on Stable-Baselines3.
+
+Defaults for MovieRec, and why:
+
+================  ==============================  ===============================================
+setting           value                           reason
+================  ==============================  ===============================================
+policy network    MLP 256-256 (actor and critic)  330 inputs (frame 10 x (dim 32 + 1)); the SB3
+                                                  zoo size for continuous control, fast on a CPU
+learning rate     1e-3 (DDPG/TD3), 3e-4 (SAC)     SB3's tested defaults for each algorithm
+batch size        256                             stable critic targets; cheap at this size
+buffer size       <= 100,000, capped at ~300 MB   obs and next obs are stored: 100k x 330 floats
+                                                  x 2 = 264 MB; RecNN's 1290-wide obs -> ~29k
+learning_starts   1,000                           random actions first fill the buffer
+gamma             0.9                             relevance is immediate; a long horizon adds
+                                                  variance over episodes of ~160 steps
+tau               0.005                           SB3 default target-network averaging
+action noise      Gaussian, sigma 0.1 (DDPG/TD3)  a unit-norm 32-d item vector has components of
+                                                  ~0.18: 0.1 explores neighbouring items
+train_freq        1 step, gradient_steps -1       one update per collected transition, whatever
+                                                  the number of parallel environments
+================  ==============================  ===============================================
+
+``device="auto"`` trains on CUDA when torch sees a GPU, else on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3 import DDPG, DQN, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.sb3_env import RecVecEnv
+from recgym.errors import ConfigError, suggest
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "dqn": DQN}
+CONTINUOUS = ("ddpg", "td3", "sac")
+BUFFER_BYTES = 300e6
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; others unchanged."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r} but torch sees no CUDA GPU; use 'auto' or 'cpu'.")
+    return device
+
+
+def default_buffer_size(obs_dim: int) -> int:
+    """At most 100,000 transitions, and at most ~300 MB of float32 obs and next obs."""
+    return int(min(100_000, BUFFER_BYTES / (2 * 4 * obs_dim)))
+
+
+def default_hyperparameters(algo: str, obs_dim: int, act_dim: int | None) -> dict[str, Any]:
+    """The defaults of the module table for ``algo`` and these space sizes."""
+    buffer = default_buffer_size(obs_dim)
+    if algo == "dqn":
+        return {
+            "learning_rate": 1e-3,
+            "buffer_size": buffer,
+            "learning_starts": 1_000,
+            "batch_size": 64,
+            "gamma": 0.9,
+            "train_freq": 1,
+            "target_update_interval": 500,
+            "exploration_fraction": 0.3,
+            "exploration_final_eps": 0.05,
+            "policy_kwargs": {"net_arch": [128, 128]},
+        }
+    params: dict[str, Any] = {
+        "learning_rate": 3e-4 if algo == "sac" else 1e-3,
+        "buffer_size": buffer,
+        "learning_starts": 1_000,
+        "batch_size": 256,
+        "tau": 0.005,
+        "gamma": 0.9,
+        "train_freq": 1,
+        "gradient_steps": -1,
+        "policy_kwargs": {"net_arch": [256, 256]},
+    }
+    if algo in ("ddpg", "td3") and act_dim is not None:
+        params["action_noise"] = NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim))
+    return params
+
+
+def make_env(env_id: str = "MovieRec-v0", n_envs: int = 1, **env_kwargs: Any) -> VecEnv:
+    """An SB3 ``VecEnv`` of ``n_envs`` users of a registered recgym id, batched in one env.
+
+    Args:
+        env_id: A registered id (``"MovieRec-v0"``, ``"MovieRecSynthetic-v0"``, ...).
+        n_envs: Parallel users.
+        **env_kwargs: Overrides of the id's arguments (``embedding_dim=16``, ``split=...``).
+
+    Returns:
+        A :class:`agents.sb3_env.RecVecEnv` (or SB3's ``DummyVecEnv`` for ids whose action
+        space is discrete, as ``MovieRecDiscrete-v0``).
+    """
+    spec = gym.spec(env_id)
+    kwargs = {**spec.kwargs, **env_kwargs}
+    if spec.entry_point == "recgym.envs.movie_rec:MovieRecEnv":
+        return RecVecEnv(n_envs, **kwargs)
+    from stable_baselines3.common.env_util import make_vec_env
+
+    # SB3 asks for render_mode="rgb_array" unless told otherwise; recgym renders text only
+    return make_vec_env(env_id, n_envs=n_envs, env_kwargs={"render_mode": None, **env_kwargs})
+
+
+def make_agent(
+    algo: str = "ddpg",
+    env: str | gym.Env | VecEnv = "MovieRec-v0",
+    *,
+    device: str = "auto",
+    seed: int | None = None,
+    n_envs: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
+    tensorboard_log: str | os.PathLike[str] | None = None,
+    verbose: int = 0,
+    **overrides: Any,
+) -> BaseAlgorithm:
+    """Build a Stable-Baselines3 agent for a recgym environment.
+
+    Args:
+        algo: ``"ddpg"`` (default), ``"td3"``, ``"sac"``, or ``"dqn"`` (discrete ids only).
+        env: A registered id (an SB3 VecEnv of ``n_envs`` users is made), a Gymnasium env, or
+            an SB3 VecEnv.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        seed: Seed of the agent, its exploration and the environment.
+        n_envs: Parallel users when ``env`` is an id.
+        env_kwargs: Environment arguments when ``env`` is an id.
+        tensorboard_log: Folder for TensorBoard logs.
+        verbose: SB3 verbosity.
+        **overrides: Any SB3 hyperparameter, replacing the defaults of the module table.
+
+    Returns:
+        The (untrained) SB3 model.
+
+    Raises:
+        ConfigError: For an unknown algorithm, a discrete algorithm on a continuous env (or the
+            reverse), or a CUDA device without a GPU.
+
+    Example:
+        >>> from agents import make_agent
+        >>> model = make_agent("td3", "MovieRecSynthetic-v0", seed=0,
+        ...                    env_kwargs={"embedding_dim": 8}, learning_starts=50)
+        >>> type(model).__name__, model.gamma
+        ('TD3', 0.9)
+    """
+    algo = algo.lower() if isinstance(algo, str) else algo
+    if algo not in ALGOS:
+        raise ConfigError(
+            f"Unknown algorithm {algo!r}; choose from {list(ALGOS)}." + suggest(str(algo), ALGOS)
+        )
+    if isinstance(env, str):
+        env = make_env(env, n_envs=n_envs, **(env_kwargs or {}))
+    elif env_kwargs:
+        raise ConfigError("env_kwargs applies only when env is an id string.")
+    discrete = isinstance(env.action_space, gym.spaces.Discrete)
+    if discrete != (algo == "dqn"):
+        kind = "a discrete" if discrete else "a continuous"
+        fix = "'dqn' or the tabular agents" if discrete else "'ddpg', 'td3' or 'sac'"
+        raise ConfigError(f"{algo!r} cannot act in {kind} action space; use {fix}.")
+    obs_dim = int(np.prod(env.observation_space.shape))
+    act_dim = None if discrete else int(np.prod(env.action_space.shape))
+    params = default_hyperparameters(algo, obs_dim, act_dim)
+    # SB3 writes into policy_kwargs (SAC adds use_sde): never hand it the caller's dicts
+    params.update(copy.deepcopy(overrides))
+    return ALGOS[algo](
+        "MlpPolicy",
+        env,
+        device=resolve_device(device),
+        seed=seed,
+        tensorboard_log=None if tensorboard_log is None else str(tensorboard_log),
+        verbose=verbose,
+        **params,
+    )

@@ -1,0 +1,156 @@
+"""Agents: tiny smoke trainings (seconds), save/load, determinism, offline data, baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import scenario_env
+
+from agents import (
+    AgentPolicy,
+    evaluate,
+    fill_replay_buffer,
+    logged_transitions,
+    make_agent,
+    make_baseline,
+    pretrain,
+)
+from agents.sb3_env import RecVecEnv
+from recgym.envs import MovieRecEnv
+from recgym.errors import ConfigError
+
+SMALL_ENV = {"embedding_dim": 8}
+TINY = {"learning_starts": 50, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
+
+
+def weights(model) -> list[np.ndarray]:
+    return [p.detach().cpu().numpy().copy() for p in model.policy.parameters()]
+
+
+@pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
+def test_smoke_training_and_save_load(algo, tmp_path):
+    model = make_agent(algo, "MovieRecSynthetic-v0", seed=0, n_envs=2,
+                       env_kwargs=SMALL_ENV, device="cpu", **TINY)  # fmt: skip
+    before = weights(model)
+    model.learn(300)
+    assert model.num_timesteps == 300
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights(model), strict=True))
+    model.save(tmp_path / "m.zip")
+    loaded = type(model).load(tmp_path / "m.zip", device="cpu")
+    obs = np.random.default_rng(0).normal(size=(16, 90)).astype(np.float32)
+    np.testing.assert_array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
+
+
+def test_same_seed_same_weights():
+    def train():
+        model = make_agent("td3", "MovieRecSynthetic-v0", seed=3, env_kwargs=SMALL_ENV,
+                           device="cpu", **TINY)  # fmt: skip
+        model.learn(200)
+        return weights(model)
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        for a, b in zip(train(), train(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_factory_errors():
+    with pytest.raises(ConfigError, match="Did you mean 'ddpg'"):
+        make_agent("ddgp", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV)
+    with pytest.raises(ConfigError, match="continuous"):
+        make_agent("dqn", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA"):
+            make_agent("ddpg", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, device="cuda")
+
+
+def test_sb3_vec_env_conventions():
+    venv = RecVecEnv(3, dataset="synthetic", max_episode_steps=5, **SMALL_ENV)
+    venv.seed(4)
+    obs = venv.reset()
+    assert obs.shape == (3, 90) and len(venv.reset_infos) == 3
+    for _ in range(5):
+        venv.step_async(np.zeros((3, 8), dtype=np.float32))
+        obs, rewards, dones, infos = venv.step_wait()
+    assert dones.all() and rewards.dtype == np.float32
+    for info in infos:
+        assert info["terminal_observation"].shape == (90,)
+        assert info["TimeLimit.truncated"] is True
+        assert info["episode"]["l"] == 5
+    assert venv.get_attr("embedding_dim") == [8, 8, 8]
+
+
+def test_logged_transitions_follow_the_log():
+    env = scenario_env()
+    t = logged_transitions(env, max_transitions=None)
+    per_user = 10  # 12 ratings, frame 2
+    assert len(t) == env.n_episodes * per_user
+    eye = np.eye(30, dtype=np.float32)
+    # first transition of the first user: state [1, 2], action movie 3, reward scale(5.0)
+    np.testing.assert_array_equal(t.observations[0, :60], np.concatenate([eye[0], eye[1]]))
+    np.testing.assert_array_equal(t.actions[0], eye[2])
+    assert t.rewards[0] == pytest.approx((5.0 - 2.75) / 2.25)
+    np.testing.assert_array_equal(t.next_observations[0, :60], np.concatenate([eye[1], eye[2]]))
+    assert t.timeouts.tolist() == ([False] * 9 + [True]) * env.n_episodes
+    with pytest.raises(ConfigError, match="train split"):
+        logged_transitions(scenario_env(split="test"))
+
+
+def test_offline_pretraining_fills_the_buffer_and_learns():
+    env = MovieRecEnv(dataset="synthetic", split="train", **SMALL_ENV)
+    model = make_agent("ddpg", "MovieRecSynthetic-v0", seed=0, env_kwargs=SMALL_ENV,
+                       device="cpu", buffer_size=5000, **TINY)  # fmt: skip
+    t = logged_transitions(env, max_transitions=3000)
+    assert fill_replay_buffer(model, t) == 3000
+    assert model.replay_buffer.size() == 3000
+    np.testing.assert_array_equal(model.replay_buffer.actions[:3000, 0], t.actions)
+    before = weights(model)
+    pretrain(model, 20)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights(model), strict=True))
+    model.learn(100)  # continues online
+
+
+def test_evaluation_is_deterministic():
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+    model = make_agent("ddpg", "MovieRecSynthetic-v0", seed=0, env_kwargs=SMALL_ENV,
+                       device="cpu", **TINY)  # fmt: skip
+    a = evaluate(AgentPolicy(model), env, max_users=5, progress=False)
+    b = evaluate(AgentPolicy(model), env, max_users=5, progress=False)
+    assert a.per_user.equals(b.per_user) and a.n_users == 5
+    r1 = evaluate(make_baseline("random", env, seed=1), env, max_users=5, progress=False)
+    r2 = evaluate(make_baseline("random", env, seed=1), env, max_users=5, progress=False)
+    assert r1.per_user.equals(r2.per_user)
+
+
+def test_oracle_is_an_upper_bound_on_hits():
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+    oracle = evaluate(make_baseline("oracle", env), env, max_users=10, progress=False)
+    assert oracle.summary["hr"][0] == 1.0 and oracle.summary["ndcg"][0] == 1.0
+
+
+def test_unknown_baseline():
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+    with pytest.raises(ConfigError, match="Did you mean 'popularity'"):
+        make_baseline("populariti", env)
+
+
+def test_popularity_beats_random_on_real_test_users(real_dir):
+    env = MovieRecEnv(dataset="ml-latest-small", data_dir=real_dir, split="test")
+    pop = evaluate(make_baseline("popularity", env), env, progress=False)
+    rnd = evaluate(make_baseline("random", env, seed=0), env, progress=False)
+    assert pop.n_users == rnd.n_users == 61
+    pop_mean, pop_lo, _ = pop.summary["ndcg"]
+    rnd_mean, _, rnd_hi = rnd.summary["ndcg"]
+    assert pop_lo > rnd_hi  # confidence intervals apart, not just means
+
+
+def test_make_agent_does_not_mutate_the_callers_dicts():
+    kwargs = {"net_arch": [16, 16]}
+    make_agent("sac", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, device="cpu",
+               policy_kwargs=kwargs)  # fmt: skip
+    assert kwargs == {"net_arch": [16, 16]}

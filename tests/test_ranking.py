@@ -1,0 +1,88 @@
+"""The decoder: exact top-k with exclusions, identical across batch sizes and backends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recgym.errors import ConfigError
+from recgym.ranking import Ranker, top_m, topk_of_scores
+
+
+def brute(ranker: Ranker, actions, k, exclude):
+    s = ranker.scores(actions)
+    s[exclude] = -np.inf
+    return np.lexsort((np.broadcast_to(np.arange(s.shape[1]), s.shape), -s), axis=1)[:, :k]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(2000, 16)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True), rng
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_matches_brute_force_and_batch_equals_single(data, metric):
+    v, rng = data
+    v = v * rng.uniform(0.5, 2.0, (len(v), 1)).astype(np.float32)  # metrics differ
+    ranker = Ranker(v, metric)
+    actions = rng.normal(size=(32, 16))
+    exclude = rng.random((32, len(v))) < 0.05
+    items, scores = ranker.topk(actions, 10, exclude)
+    np.testing.assert_array_equal(items, brute(ranker, actions, 10, exclude))
+    assert not exclude[np.arange(32)[:, None], items].any()
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    singles = np.stack([ranker.topk(actions[i], 10, exclude[i])[0][0] for i in range(32)])
+    np.testing.assert_array_equal(singles, items)
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_backends_agree_with_numpy(data, backend, metric):
+    pytest.importorskip(backend)
+    v, rng = data
+    actions = rng.normal(size=(8, 16))
+    exclude = rng.random((8, len(v))) < 0.1
+    want = Ranker(v, metric).topk(actions, 10, exclude)
+    got = Ranker(v, metric, backend=backend).topk(actions, 10, exclude)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1])
+
+
+def test_fewer_allowed_items_than_k_are_padded():
+    ranker = Ranker(np.eye(5, dtype=np.float32))
+    exclude = np.array([True, True, True, False, False])
+    items, scores = ranker.topk(np.ones(5), 3, exclude)
+    assert items.tolist() == [[3, 4, -1]] and np.isneginf(scores[0, 2])
+
+
+def test_ties_break_by_lower_index():
+    ranker = Ranker(np.ones((50, 4), dtype=np.float32))
+    assert ranker.topk(np.ones(4), 5)[0].tolist() == [[0, 1, 2, 3, 4]]
+    assert topk_of_scores(np.array([2.0, 5.0, 5.0, 1.0, 5.0]), 3).tolist() == [[1, 2, 4]]
+    ex = np.array([False, True, False, False, False])
+    assert topk_of_scores(np.array([2.0, 5.0, 5.0, 1.0, 5.0]), 3, ex).tolist() == [[2, 4, 0]]
+
+
+def test_top_m_finds_the_largest(data):
+    _, rng = data
+    s = rng.normal(size=(20, 16 * 200)).astype(np.float32)
+    idx, _, n_at_least = top_m(s, 20)
+    want = np.sort(np.argsort(-s, axis=1)[:, :20], axis=1)
+    np.testing.assert_array_equal(np.sort(idx, axis=1), want)
+    assert (n_at_least == 20).all()
+    boundary = np.sort(s[3])[-20]  # the 20th largest value of row 3...
+    s[3, np.flatnonzero(s[3] < boundary)[:2]] = boundary  # ...now shared by two more items
+    assert top_m(s, 20)[2].tolist() == [20] * 3 + [22] + [20] * 16
+
+
+def test_errors():
+    with pytest.raises(ConfigError, match="Did you mean 'cosine'"):
+        Ranker(np.eye(3), "cosin")
+    with pytest.raises(ConfigError, match="k=4"):
+        Ranker(np.eye(3)).topk(np.ones(3), 4)
+    with pytest.raises(ConfigError, match="dimension 3"):
+        Ranker(np.eye(3)).topk(np.ones(2), 1)
+    with pytest.raises(ConfigError, match="finite"):
+        Ranker(np.full((3, 2), np.nan))
