@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from agents import metrics
 from agents.policies import Policy
+from agents.threads import single_blas_thread
 from recgym.envs import MovieRecEnv
 
 PER_USER = ("ndcg", "hr", "mrr", "precision", "return")
@@ -101,28 +102,8 @@ def evaluate(
     if max_users is not None:
         users = users[:max_users]
     k = env.slate_size
-    rows, slates = [], []
-    for uid in tqdm(users.tolist(), desc=f"eval {policy.name}", disable=_disable(progress)):
-        obs, _ = env.reset(options={"user_id": uid})
-        policy.reset(env)
-        per_step: dict[str, list[float]] = {m: [] for m in ("hr", "ndcg", "mrr", "precision")}
-        ret, steps, done = 0.0, 0, False
-        while not done:
-            slate = policy.recommend(env, obs)
-            obs, reward, terminated, truncated, info = env.step_slate(slate)
-            relevant = set(info["next_items"])
-            shown = info["slate"].tolist()
-            per_step["hr"].append(metrics.hit_rate(shown, relevant))
-            per_step["ndcg"].append(metrics.ndcg(shown, relevant))
-            per_step["mrr"].append(metrics.reciprocal_rank(shown, relevant))
-            liked = info["hits"] & (info["hit_ratings"] >= like_threshold)
-            per_step["precision"].append(float(liked.sum()) / k)
-            slates.append(info["slate"])
-            ret += reward
-            steps += 1
-            done = terminated or truncated or (max_steps is not None and steps >= max_steps)
-        rows.append({"user_id": uid, "steps": steps, "return": ret,
-                     **{m: float(np.mean(v)) for m, v in per_step.items()}})  # fmt: skip
+    with single_blas_thread():  # a torch policy and the NumPy decode alternate every step
+        rows, slates = _replay(policy, env, users, max_steps, like_threshold, progress)
     per_user = pd.DataFrame(rows, columns=["user_id", "steps", "return", *per_step_names()])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", metrics.MetricWarning)
@@ -159,6 +140,41 @@ def evaluate(
         k=k,
         seconds=time.perf_counter() - start,
     )
+
+
+def _replay(
+    policy: Policy,
+    env: MovieRecEnv,
+    users: np.ndarray,
+    max_steps: int | None,
+    like_threshold: float,
+    progress: bool | None,
+) -> tuple[list[dict], list[np.ndarray]]:
+    """Replay each user once with ``policy``: per-user metric rows and every slate shown."""
+    k = env.slate_size
+    rows, slates = [], []
+    for uid in tqdm(users.tolist(), desc=f"eval {policy.name}", disable=_disable(progress)):
+        obs, _ = env.reset(options={"user_id": uid})
+        policy.reset(env)
+        per_step: dict[str, list[float]] = {m: [] for m in ("hr", "ndcg", "mrr", "precision")}
+        ret, steps, done = 0.0, 0, False
+        while not done:
+            slate = policy.recommend(env, obs)
+            obs, reward, terminated, truncated, info = env.step_slate(slate)
+            relevant = set(info["next_items"])
+            shown = info["slate"].tolist()
+            per_step["hr"].append(metrics.hit_rate(shown, relevant))
+            per_step["ndcg"].append(metrics.ndcg(shown, relevant))
+            per_step["mrr"].append(metrics.reciprocal_rank(shown, relevant))
+            liked = info["hits"] & (info["hit_ratings"] >= like_threshold)
+            per_step["precision"].append(float(liked.sum()) / k)
+            slates.append(info["slate"])
+            ret += reward
+            steps += 1
+            done = terminated or truncated or (max_steps is not None and steps >= max_steps)
+        rows.append({"user_id": uid, "steps": steps, "return": ret,
+                     **{m: float(np.mean(v)) for m, v in per_step.items()}})  # fmt: skip
+    return rows, slates
 
 
 def per_step_names() -> list[str]:

@@ -31,6 +31,7 @@ from agents.evaluate import EvalResult, evaluate, results_table
 from agents.factory import ALGOS, default_buffer_size, make_agent, make_env
 from agents.offline import fill_replay_buffer, logged_transitions, pretrain
 from agents.policies import BASELINES, AgentPolicy, make_baseline
+from agents.threads import single_blas_thread
 from recgym.data.paths import atomic_write
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError, RecgymError
@@ -311,7 +312,8 @@ def train(
             transitions = logged_transitions(train_env, OFFLINE_TRANSITIONS, rng=config.seed)
             n = fill_replay_buffer(model, transitions)
             log(f"offline pre-training: {config.offline_steps} gradient steps on {n} transitions")
-            pretrain(model, config.offline_steps)
+            with single_blas_thread():
+                pretrain(model, config.offline_steps)
     done = model.num_timesteps
     remaining = config.timesteps - done
     callbacks: list[BaseCallback] = [
@@ -326,12 +328,13 @@ def train(
         )
     start = time.perf_counter()
     if remaining > 0:
-        model.learn(
-            remaining,
-            callback=CallbackList(callbacks),
-            reset_num_timesteps=latest is None,
-            tb_log_name="run",
-        )
+        with single_blas_thread():  # one limit for the whole run: no per-step thread toggling
+            model.learn(
+                remaining,
+                callback=CallbackList(callbacks),
+                reset_num_timesteps=latest is None,
+                tb_log_name="run",
+            )
     seconds = time.perf_counter() - start
     tmp = run_dir / ".model.tmp.zip"
     model.save(tmp)

@@ -20,6 +20,7 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
+from agents.threads import single_blas_thread
 from recgym.envs import MovieRecVectorEnv
 
 
@@ -49,7 +50,8 @@ class RecVecEnv(VecEnv):
     def reset(self) -> np.ndarray:
         """Reset every user (seeds and options set with ``seed``/``set_options`` apply once)."""
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
-        obs, infos = self.venv.reset(seed=seeds, options=self._options[0] or None)
+        with single_blas_thread():
+            obs, infos = self.venv.reset(seed=seeds, options=self._options[0] or None)
         self.reset_infos = _split_infos(infos, self.num_envs)
         self._reset_seeds()
         self._reset_options()
@@ -63,7 +65,8 @@ class RecVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         """Step all users; finished ones reset at once (their last obs in the info)."""
-        obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
+        with single_blas_thread():  # the decode must not fight torch's threads
+            obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
         dones = terminated | truncated
         self._returns += rewards
         self._lengths += 1

@@ -93,6 +93,13 @@ def write_section(name: str, markdown: str) -> None:
     RESULTS.write_text(text)
 
 
+def report(section: str, text: str, write: bool) -> None:
+    """Print a result section and, with ``write``, put it into RESULTS.md."""
+    print(text)
+    if write:
+        write_section(section, text)
+
+
 def stamp() -> str:
     """UTC date and time, for result headers."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

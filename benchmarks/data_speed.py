@@ -28,9 +28,9 @@ from benchmarks.common import (
     machine,
     md_table,
     parse_args,
+    report,
     run_child,
     stamp,
-    write_section,
 )
 
 
@@ -128,9 +128,7 @@ def main(args: Args) -> None:
         "Targets (ML-20M size): full / bare <= 1.5x, cached <= 2 s, peak RSS <= 2.5 GB.\n\n"
         f"{table}\n\nRerun: `python -m benchmarks.data_speed`\n"
     )
-    print(text)
-    if args.write:
-        write_section("data_speed", text)
+    report("data_speed", text, args.write)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 import recgym  # noqa: F401 - registers the ids
-from benchmarks.common import machine, md_table, parse_args, stamp, write_section
+from benchmarks.common import machine, md_table, parse_args, report, stamp
 
 
 @dataclass
@@ -167,9 +167,7 @@ def main(args: Args) -> None:
         "measured here).\n\n"
         f"{table}\n\nRerun: `python -m benchmarks.env_speed`\n"
     )
-    print(text)
-    if args.write:
-        write_section("env_speed", text)
+    report("env_speed", text, args.write)
 
 
 if __name__ == "__main__":

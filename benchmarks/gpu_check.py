@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from agents import make_agent
-from benchmarks.common import machine, md_table, parse_args, stamp, write_section
+from benchmarks.common import machine, md_table, parse_args, report, stamp
 
 
 @dataclass
@@ -61,9 +61,7 @@ def main(args: Args) -> None:
         f"{args.n_envs} envs, batch {args.batch_size}, {args.steps} timed steps.\n\n{table}\n\n"
         "Rerun: `python -m benchmarks.gpu_check --steps 3000`\n"
     )
-    print(text)
-    if args.write:
-        write_section("gpu_check", text)
+    report("gpu_check", text, args.write)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ Methods:
   ``V S^(1/2)``, normalised. Each component's sign is fixed so that its largest entry is
   positive, so results are reproducible. Fitted on train interactions only: nothing a
   validation or test user did can change an embedding.
+* ``"implicit"``: truncated SVD of the TRAIN split's binary interaction matrix (who rated what,
+  whatever the rating), each user's row scaled by ``1 / sqrt(n_u)`` so heavy users do not
+  dominate. Items consumed by the same users get nearby vectors, which suits next-item
+  prediction: on ml-latest-small validation users the ``embedding-mean`` baseline scores
+  NDCG@10 0.022 with these against 0.009 with ``"svd"`` (``benchmarks/quality.py``).
 * ``"genres"``: the item's genre multi-hot vector and standardised release year, centred, then
   mapped to ``dim`` by a seeded Gaussian random projection. Uses no ratings at all.
 * ``"random"``: seeded Gaussian vectors (a sanity-check baseline).
@@ -41,10 +46,10 @@ from scipy.sparse.linalg import svds
 from recgym.data.dataset import Dataset
 from recgym.data.paths import atomic_write, cache_dir, ensure_writable_dir
 from recgym.data.splits import Split
-from recgym.errors import ConfigError, DataFormatError, RecgymWarning, check_choice
+from recgym.errors import ConfigError, DataFormatError, RecgymWarning, check_choice, check_int
 from recgym.seeding import RNGLike, as_generator, seed_key
 
-METHODS = ("svd", "genres", "random", "from_file")
+METHODS = ("svd", "implicit", "genres", "random", "from_file")
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -87,27 +92,47 @@ def svd_embeddings(
     """
     r = rating_matrix(dataset, train_mask)
     r = r[np.diff(r.indptr) > 0]  # train users only: others would be rows of zeros
-    if not 0 < dim < min(r.shape):
-        raise ConfigError(
-            f"embedding_dim={dim} must be between 1 and {min(r.shape) - 1} for SVD of a "
-            f"{r.shape[0]} x {r.shape[1]} train rating matrix; use a smaller embedding_dim."
-        )
     counts = np.diff(r.indptr)
     means = np.asarray(r.sum(axis=1)).ravel() / counts
     r = r.astype(np.float64)
     r.data -= np.repeat(means, counts)
+    return _truncated_svd_items(dataset, r, dim, rng)
+
+
+def _truncated_svd_items(dataset: Dataset, r: sp.csr_matrix, dim: int, rng: RNGLike) -> np.ndarray:
+    """Item vectors ``V S^(1/2)`` of a truncated SVD of ``r``, normalised and completed.
+
+    Each component's sign is fixed so that its largest entry is positive; cold items get the
+    fallback of the module docstring.
+    """
+    if not 0 < dim < min(r.shape):
+        raise ConfigError(
+            f"embedding_dim={dim} must be between 1 and {min(r.shape) - 1} for SVD of a "
+            f"{r.shape[0]} x {r.shape[1]} train matrix; use a smaller embedding_dim."
+        )
     v0 = as_generator(rng).uniform(-1, 1, min(r.shape))
     _, s, vt = svds(r, k=dim, v0=v0, solver="arpack")
     order = np.argsort(-s)
     v = vt[order].T * np.sqrt(np.maximum(s[order], 0.0))
     sign = np.sign(v[np.abs(v).argmax(axis=0), np.arange(dim)])
     v *= np.where(sign == 0, 1.0, sign)
-    # Warm = rated in train AND a non-zero factor row: an item whose every centred rating is 0
-    # (each equal to its user's mean) has no direction of its own and takes the fallback too.
+    # Warm = in the train matrix AND a non-zero factor row: an item whose every entry is 0
+    # (e.g. each rating equal to its user's mean) has no direction of its own.
     warm = (np.bincount(r.indices, minlength=dataset.n_items) > 0) & (
         np.linalg.norm(v, axis=1) > 1e-9
     )
     return _fill_cold(dataset, normalize_rows(v), warm, rng)
+
+
+def implicit_embeddings(
+    dataset: Dataset, dim: int = 32, train_mask: np.ndarray | None = None, rng: RNGLike = 0
+) -> np.ndarray:
+    """Truncated SVD of the binary train interactions, users scaled by ``1/sqrt(n_u)``."""
+    r = rating_matrix(dataset, train_mask)
+    r = r[np.diff(r.indptr) > 0]
+    r.data[:] = 1.0
+    r = sp.diags(1.0 / np.sqrt(np.diff(r.indptr))) @ r.astype(np.float64)
+    return _truncated_svd_items(dataset, sp.csr_matrix(r), dim, rng)
 
 
 def genre_embeddings(dataset: Dataset, dim: int = 32, rng: RNGLike = 0) -> np.ndarray:
@@ -259,7 +284,8 @@ def item_embeddings(
 
     Args:
         dataset: The dataset.
-        method: ``"svd"``, ``"genres"``, ``"random"`` or ``"from_file"`` (with ``path``).
+        method: ``"svd"``, ``"implicit"``, ``"genres"``, ``"random"`` or ``"from_file"`` (with
+            ``path``).
         dim: Embedding dimension.
         split: Fit on its train interactions (``None``: all interactions, for exploration only:
             this leaks held-out users into the embeddings).
@@ -281,8 +307,7 @@ def item_embeddings(
         ((300, 8), dtype('float32'), True)
     """
     check_choice("embedding", method, METHODS)
-    if not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ConfigError(f"embedding_dim={dim!r} must be a positive integer, e.g. 32.")
+    check_int("embedding_dim", dim)
     if method == "from_file" and path is None:
         raise ConfigError("embedding='from_file' needs path= (a .npy, .npz or .pkl file).")
     key = _cache_key(dataset, method, dim, split, rng, path)
@@ -300,6 +325,8 @@ def item_embeddings(
     train_mask = split.train_mask if split is not None else None
     if method == "svd":
         emb = svd_embeddings(dataset, dim, train_mask, rng)
+    elif method == "implicit":
+        emb = implicit_embeddings(dataset, dim, train_mask, rng)
     elif method == "genres":
         emb = genre_embeddings(dataset, dim, rng)
     elif method == "random":

@@ -96,3 +96,36 @@ def check_choice(name: str, value: object, choices: Iterable[str]) -> str:
             + (suggest(value, choices) if isinstance(value, str) else "")
         )
     return value  # type: ignore[return-value]
+
+
+def check_int(name: str, value: object, low: int = 1, *, optional: bool = False) -> object:
+    """Validate that ``value`` is an integer >= ``low`` (or ``None`` when ``optional``).
+
+    Args:
+        name: The argument's name, used in the error message.
+        value: The value given.
+        low: The smallest allowed value.
+        optional: Whether ``None`` is allowed.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        ConfigError: Naming the argument, the value and the rule (booleans are refused).
+
+    Examples:
+        >>> check_int("frame_size", 10)
+        10
+        >>> check_int("patience", 0, optional=True)
+        Traceback (most recent call last):
+        ...
+        recgym.errors.ConfigError: patience=0 must be None or an integer >= 1.
+    """
+    import numbers
+
+    if value is None and optional:
+        return value
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        rule = f"an integer >= {low}"
+        raise ConfigError(f"{name}={value!r} must be {'None or ' if optional else ''}{rule}.")
+    return value

@@ -18,7 +18,7 @@ def ds():
     return synthetic_dataset(n_users=120, n_items=400, n_ratings=5000, rng=3)
 
 
-@pytest.mark.parametrize("method", ["svd", "genres", "random"])
+@pytest.mark.parametrize("method", ["svd", "implicit", "genres", "random"])
 def test_unit_norm_and_deterministic(ds, method):
     s = split_users(ds, rng=0)
     a = item_embeddings(ds, method, 12, split=s, rng=1, cache=False)
@@ -39,20 +39,27 @@ def _with_ratings(ds: Dataset, users: np.ndarray, new_rating) -> Dataset:
     )
 
 
-def test_test_users_cannot_change_any_embedding(ds):
+@pytest.mark.parametrize("method", ["svd", "implicit"])
+def test_test_users_cannot_change_any_embedding(ds, method):
     s = split_users(ds, rng=0)
-    base = item_embeddings(ds, "svd", 16, split=s, cache=False)
+    base = item_embeddings(ds, method, 16, split=s, cache=False)
     # (not 5.5 - r: that flips the sign of centred rows and leaves any SVD unchanged)
     scramble = lambda r: np.random.default_rng(0).permutation(r.to_numpy())  # noqa: E731
     flipped = _with_ratings(ds, s.user_sets["test"], scramble)
     assert not np.array_equal(flipped.ratings, ds.ratings)
     s2 = split_users(flipped, rng=0)
     np.testing.assert_array_equal(s.user_sets["test"], s2.user_sets["test"])
-    np.testing.assert_array_equal(base, item_embeddings(flipped, "svd", 16, split=s2, cache=False))
-    # ...while the same change to train users does change them (the check can fail).
-    moved = _with_ratings(ds, s.user_sets["train"][:30], scramble)
+    np.testing.assert_array_equal(base, item_embeddings(flipped, method, 16, split=s2, cache=False))
+    # ...while a change to train users does change them (the check can fail). The implicit
+    # method ignores rating values: drop some train interactions instead.
+    if method == "svd":
+        moved = _with_ratings(ds, s.user_sets["train"][:30], scramble)
+    else:
+        df = ds.to_frame()
+        gone = df["userId"].isin(ds.user_ids[s.user_sets["train"][:30]]) & (df.index % 3 == 0)
+        moved = Dataset.from_frame(df[~gone], ds.item_table, rating_range=ds.rating_range)
     assert not np.array_equal(
-        base, item_embeddings(moved, "svd", 16, split=split_users(moved, rng=0), cache=False)
+        base, item_embeddings(moved, method, 16, split=split_users(moved, rng=0), cache=False)
     )
 
 
@@ -85,7 +92,7 @@ def test_svd_dim_too_large(ds):
 def test_unknown_method_and_bad_dim(ds):
     with pytest.raises(ConfigError, match="Did you mean 'svd'"):
         item_embeddings(ds, "svdd", 8)
-    with pytest.raises(ConfigError, match="positive integer"):
+    with pytest.raises(ConfigError, match="embedding_dim=0 must be an integer >= 1"):
         item_embeddings(ds, "svd", 0)
 
 

@@ -40,7 +40,7 @@ def test_bad_embedding_name_and_dataset():
     ds = scenario_dataset()
     with pytest.raises(ConfigError, match="Did you mean 'svd'"):
         MovieRecEnv(dataset=ds, embedding="svdd", embedding_dim=4)
-    with pytest.raises(ConfigError, match="positive integer"):
+    with pytest.raises(ConfigError, match="embedding_dim=-1 must be None or an integer >= 1"):
         MovieRecEnv(dataset=ds, embedding_dim=-1)
     with pytest.raises(UnknownDatasetError, match="Did you mean 'ml-latest-small'"):
         MovieRecEnv(dataset="ml-latest-smal")
@@ -51,7 +51,7 @@ def test_bad_embedding_name_and_dataset():
 def test_vector_env_arguments():
     ds = scenario_dataset()
     emb = np.eye(ds.n_items, dtype=np.float32)
-    with pytest.raises(ConfigError, match="num_envs=0"):
+    with pytest.raises(ConfigError, match="num_envs=0 must be an integer >= 1"):
         MovieRecVectorEnv(0, dataset=ds, embedding=emb, frame_size=2)
     with pytest.raises(ConfigError, match="autoreset_mode='later'"):
         MovieRecVectorEnv(2, dataset=ds, embedding=emb, frame_size=2, autoreset_mode="later")

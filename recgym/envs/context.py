@@ -17,7 +17,7 @@ import numpy as np
 from recgym.data import Dataset, Episodes, Split, load_movielens, make_split, synthetic_dataset
 from recgym.data.catalog import MOVIELENS
 from recgym.embeddings import METHODS, item_embeddings
-from recgym.errors import ConfigError, UnknownDatasetError, check_choice, suggest
+from recgym.errors import ConfigError, UnknownDatasetError, check_choice, check_int, suggest
 from recgym.ranking import BACKENDS, METRICS, Ranker
 from recgym.simulator import RatingModel
 
@@ -126,15 +126,9 @@ def build_context(
     check_choice("metric", metric, METRICS)
     check_choice("reward", reward, REWARDS)
     check_choice("backend", backend, BACKENDS)
-    for name, value, low in (("frame_size", frame_size, 1), ("slate_size", slate_size, 1)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
-    if embedding_dim is not None and (
-        not isinstance(embedding_dim, (int, np.integer))
-        or isinstance(embedding_dim, bool)
-        or embedding_dim < 1
-    ):
-        raise ConfigError(f"embedding_dim={embedding_dim!r} must be a positive integer, e.g. 32.")
+    check_int("frame_size", frame_size)
+    check_int("slate_size", slate_size)
+    check_int("embedding_dim", embedding_dim, optional=True)
     ds = resolve_dataset(dataset, data_dir)
     key = (
         ds.fingerprint,

@@ -14,7 +14,7 @@ from recgym.data import Dataset
 from recgym.envs.context import EnvContext, build_context
 from recgym.envs.core import ReplayCore, check_slate, choose_episode, reset_info, step_info
 from recgym.envs.render import render_table
-from recgym.errors import ConfigError
+from recgym.errors import ConfigError, check_int
 from recgym.ranking import topk_of_scores
 
 
@@ -179,12 +179,7 @@ class MovieRecEnv(gym.Env):
             raise ConfigError(f"unrated_reward={unrated_reward!r} must be a number in [-1, 1].")
         if not isinstance(allow_repeats, (bool, np.bool_)):
             raise ConfigError(f"allow_repeats={allow_repeats!r} must be True or False.")
-        if patience is not None and (
-            not isinstance(patience, (int, np.integer))
-            or isinstance(patience, bool)
-            or patience < 1
-        ):
-            raise ConfigError(f"patience={patience!r} must be None or an integer >= 1.")
+        check_int("patience", patience, optional=True)
         self._ctx = _context or build_context(
             dataset=dataset,
             data_dir=data_dir,

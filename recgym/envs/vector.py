@@ -14,7 +14,7 @@ from recgym.envs.context import EnvContext
 from recgym.envs.core import ReplayCore, StepBatch, check_slate, choose_episode, reset_info
 from recgym.envs.core import step_info as row_step_info
 from recgym.envs.movie_rec import MovieRecEnv
-from recgym.errors import ConfigError
+from recgym.errors import ConfigError, check_int
 
 
 class MovieRecVectorEnv(VectorEnv):
@@ -62,12 +62,7 @@ class MovieRecVectorEnv(VectorEnv):
         **kwargs: Any,
     ) -> None:
         """Validate, build the shared context once, and allocate ``num_envs`` slots."""
-        if (
-            not isinstance(num_envs, (int, np.integer))
-            or isinstance(num_envs, bool)
-            or num_envs < 1
-        ):
-            raise ConfigError(f"num_envs={num_envs!r} must be a positive integer.")
+        check_int("num_envs", num_envs)
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError:
@@ -77,10 +72,7 @@ class MovieRecVectorEnv(VectorEnv):
                 f"autoreset_mode={autoreset_mode!r} is not supported; use 'NextStep' or "
                 "'SameStep' (gymnasium.vector.AutoresetMode)."
             )
-        if max_episode_steps is not None and (
-            not isinstance(max_episode_steps, (int, np.integer)) or max_episode_steps < 1
-        ):
-            raise ConfigError(f"max_episode_steps={max_episode_steps!r} must be None or >= 1.")
+        check_int("max_episode_steps", max_episode_steps, optional=True)
         if render_mode not in (None, "ansi"):
             raise ConfigError(f"render_mode={render_mode!r}: the vector env renders 'ansi' only.")
         # One single env validates the arguments, builds the context and gives the spaces; it

@@ -1,0 +1,337 @@
+r"""Quality benchmark: DDPG vs TD3 vs SAC vs baselines on held-out users, several seeds.
+
+Each (agent, seed) run trains with :func:`agents.run.train` (validation NDCG@10 recorded every
+``--eval-every`` steps for the learning curves), then is evaluated on TEST users with the
+protocol of :mod:`agents.evaluate` (full ranking, consumed and shown items excluded). Each
+(baseline, seed) run is evaluated the same way. Runs go in parallel over local processes
+(``--workers``) or a Ray cluster (``--ray-address``, ``auto`` or ``local``); a run that
+crashes is reported as failed in the table, not dropped.
+
+Output, in ``<out>/<dataset>/<tag>/``:
+
+* ``runs/<env>__<algo>__<seed>__<time>/``: each agent's run directory (config, curve, model);
+* ``runs.json``: one record per run (metrics, train time, hyperparameters, status);
+* ``results.md``: mean and 95% CI over seeds of NDCG@10, HR@10, MRR@10, P@10, return,
+  coverage, novelty and train time;
+* ``curves.png`` (validation NDCG@10 vs steps, mean and CI band per algorithm) and
+  ``bars.png`` (test NDCG@10 per policy).
+
+Rerun (the README's table)::
+
+    python -m benchmarks.quality --dataset ml-latest-small --algos ddpg td3 sac \\
+        --baselines random popularity itemknn embedding-mean oracle --seeds 3 \\
+        --timesteps 20000 --split-strategy user
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import traceback
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import machine, md_table, parse_args, stamp
+
+METRICS = ("ndcg", "hr", "mrr", "precision", "return")
+LABELS = {"ndcg": "NDCG@10", "hr": "HR@10", "mrr": "MRR@10", "precision": "P@10",
+          "return": "return"}  # fmt: skip
+
+
+@dataclass
+class Args:
+    """Train and evaluate RL agents and baselines on held-out users, several seeds."""
+
+    dataset: str = field(default="ml-latest-small", metadata={"help": "dataset name"})
+    algos: list[str] = field(default_factory=lambda: ["ddpg", "td3", "sac"],
+                             metadata={"help": "RL algorithms"})  # fmt: skip
+    baselines: list[str] = field(
+        default_factory=lambda: ["random", "popularity", "itemknn", "embedding-mean", "oracle"],
+        metadata={"help": "baselines"},
+    )
+    seeds: int = field(default=3, metadata={"help": "seeds per policy (0..seeds-1)"})
+    timesteps: int = field(default=20_000, metadata={"help": "online steps per agent run"})
+    split_strategy: str = field(default="user", metadata={"help": "user or temporal"})
+    embedding: str = field(default="svd", metadata={"help": "embedding method"})
+    embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
+    offline_pretrain: bool = field(default=False, metadata={"help": "logged pre-training"})
+    offline_steps: int = field(default=20_000, metadata={"help": "offline gradient steps"})
+    n_envs: int = field(default=1, metadata={"help": "parallel users per agent run"})
+    eval_every: int = field(default=5_000, metadata={"help": "validation curve interval"})
+    eval_users: int = field(default=30, metadata={"help": "validation users per curve point"})
+    test_users: int | None = field(default=None, metadata={"help": "cap on test users"})
+    hyperparameters: str = field(default="{}", metadata={"help": "JSON of SB3 overrides"})
+    workers: int = field(default=1, metadata={"help": "parallel local processes"})
+    ray_address: str | None = field(
+        default=None, metadata={"help": "Ray cluster: 'auto', 'local' or host:port"}
+    )
+    out: str = field(default="benchmarks/results", metadata={"help": "output folder"})
+    tag: str | None = field(default=None, metadata={"help": "sub-folder name (default: split)"})
+    data_dir: str | None = field(default=None, metadata={"help": "where the dataset is"})
+    fail_seeds: list[int] = field(
+        default_factory=list, metadata={"help": "make these agent seeds crash (tests)"}
+    )
+
+
+@dataclass
+class Job:
+    """One run: an agent or a baseline, with a seed."""
+
+    kind: str  # "agent" | "baseline"
+    name: str
+    seed: int
+
+
+def env_kwargs(args: Args) -> dict[str, Any]:
+    """The environment arguments shared by every run."""
+    kw: dict[str, Any] = {
+        "dataset": args.dataset,
+        "split_strategy": args.split_strategy,
+        "embedding": args.embedding,
+        "embedding_dim": args.embedding_dim,
+    }
+    if args.data_dir:
+        kw["data_dir"] = args.data_dir
+    return kw
+
+
+def env_id(args: Args) -> str:
+    """The registered id the runs use (the dataset is passed as an argument)."""
+    return "MovieRecSynthetic-v0" if args.dataset == "synthetic" else "MovieRec-v0"
+
+
+def effective_hyperparameters(algo: str, args: Args, overrides: dict) -> dict[str, Any]:
+    """The SB3 settings a run used: the factory's defaults with the overrides applied."""
+    from agents.factory import default_hyperparameters
+
+    obs_dim = 10 * (args.embedding_dim + 1)
+    params = default_hyperparameters(algo, obs_dim, args.embedding_dim)
+    params.update(overrides)
+    return {k: v if isinstance(v, (int, float, str, list, dict, type(None))) else repr(v)
+            for k, v in params.items()}  # fmt: skip
+
+
+def run_job(job: Job, args: Args, folder: str) -> dict[str, Any]:
+    """Train (agents) and evaluate one job; never raises: failures become a record."""
+    record: dict[str, Any] = {**asdict(job), "status": "ok"}
+    start = time.perf_counter()
+    try:
+        from agents.evaluate import evaluate
+        from agents.policies import make_baseline
+        from agents.run import RunConfig, evaluate_run, train
+
+        if job.kind == "agent":
+            if job.seed in args.fail_seeds:
+                raise RuntimeError(f"injected failure for seed {job.seed} (--fail-seeds)")
+            hyper = json.loads(args.hyperparameters)
+            config = RunConfig(
+                algo=job.name,
+                env_id=env_id(args),
+                env_kwargs=env_kwargs(args),
+                timesteps=args.timesteps,
+                seed=job.seed,
+                device="auto",
+                n_envs=args.n_envs,
+                offline_steps=args.offline_steps if args.offline_pretrain else 0,
+                checkpoint_every=0,
+                eval_every=args.eval_every,
+                eval_users=args.eval_users,
+                hyperparameters=hyper,
+            )
+            run_name = f"{env_id(args)}__{job.name}__{job.seed}__{int(time.time())}"
+            run_dir = Path(folder) / "runs" / run_name
+            train(config, run_dir, progress=False, log=lambda *a: None)
+            (result,) = evaluate_run(
+                run_dir, baselines=(), max_users=args.test_users, progress=False
+            )
+            record["run_dir"] = str(run_dir)
+            record["config"] = asdict(config)
+            record["hyperparameters"] = effective_hyperparameters(job.name, args, hyper)
+            record["train_seconds"] = json.loads((run_dir / "train.json").read_text())["seconds"]
+            curve = run_dir / "curve.csv"
+            if curve.exists():
+                rows = [line.split(",") for line in curve.read_text().split("\n")[1:] if line]
+                record["curve"] = [[int(r[0]), float(r[1])] for r in rows]
+        else:
+            from recgym.envs import MovieRecEnv
+
+            env = MovieRecEnv(split="test", **env_kwargs(args))
+            result = evaluate(make_baseline(job.name, env, seed=job.seed), env,
+                              max_users=args.test_users, progress=False)  # fmt: skip
+            record["train_seconds"] = 0.0
+        record.update({m: result.summary[m][0] for m in METRICS})
+        record.update(coverage=result.coverage, diversity=result.diversity, novelty=result.novelty,
+                      users=result.n_users)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 - a crashed run is reported, not fatal
+        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc()[-4000:])  # fmt: skip
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def execute(jobs: list[Job], args: Args, folder: Path) -> list[dict[str, Any]]:
+    """Run the jobs serially, on local processes, or on Ray."""
+    if args.ray_address:
+        import ray
+
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {
+            "env_vars": {"PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+        }
+        if args.ray_address == "local":
+            ray.init(num_cpus=max(1, args.workers), runtime_env=env, include_dashboard=False,
+                     ignore_reinit_error=True)  # fmt: skip
+        else:
+            ray.init(address=args.ray_address, runtime_env=env, ignore_reinit_error=True)
+        remote = ray.remote(num_cpus=1)(run_job)
+        try:
+            return ray.get([remote.remote(j, args, str(folder)) for j in jobs])
+        finally:
+            ray.shutdown()
+    if args.workers > 1:
+        with ProcessPoolExecutor(max_workers=args.workers) as pool:
+            return list(pool.map(run_job, jobs, [args] * len(jobs), [str(folder)] * len(jobs)))
+    return [run_job(j, args, str(folder)) for j in jobs]
+
+
+# ----------------------------------------------------------------------------- aggregation
+def ci95(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the Student-t 95% interval (NaN half-width for one value)."""
+    from scipy import stats
+
+    x = np.asarray([v for v in values if v == v], dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan
+    if len(x) == 1:
+        return float(x[0]), math.nan
+    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean()), float(half)
+
+
+def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per policy: mean and CI half-width of each metric over its successful seeds."""
+    by_policy: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_policy[r["name"]].append(r)
+    out = {}
+    for name, runs in by_policy.items():
+        ok = [r for r in runs if r["status"] == "ok"]
+        row: dict[str, Any] = {"kind": runs[0]["kind"], "seeds_ok": len(ok), "seeds": len(runs)}
+        for m in (*METRICS, "coverage", "novelty", "train_seconds"):
+            row[m] = ci95([r[m] for r in ok])
+        row["errors"] = sorted({r["error"] for r in runs if r["status"] != "ok"})
+        out[name] = row
+    return out
+
+
+def table(agg: dict[str, dict[str, Any]]) -> str:
+    """The markdown results table (agents first, then baselines)."""
+
+    def cell(v: tuple[float, float], digits: int = 4) -> str:
+        m, h = v
+        if m != m:
+            return "-"
+        return f"{m:.{digits}f}" if h != h else f"{m:.{digits}f} ± {h:.{digits}f}"
+
+    rows = []
+    for name, a in sorted(agg.items(), key=lambda kv: (kv[1]["kind"] != "agent", kv[0])):
+        seeds = f"{a['seeds_ok']}/{a['seeds']}" + (
+            " (failed: see runs.json)" if a["errors"] else ""
+        )
+        rows.append(
+            [name, seeds]
+            + [cell(a[m]) for m in METRICS]
+            + [cell(a["coverage"], 3), cell(a["novelty"], 2), cell(a["train_seconds"], 0)]
+        )
+    header = ["policy", "seeds ok", *[LABELS[m] for m in METRICS], "coverage", "novelty",
+              "train s"]  # fmt: skip
+    return md_table(header, rows)
+
+
+def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder: Path) -> None:
+    """``curves.png`` and ``bars.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    curves: dict[str, list[list[list[float]]]] = defaultdict(list)
+    for r in records:
+        if r["status"] == "ok" and r.get("curve"):
+            curves[r["name"]].append(r["curve"])
+    for name, runs in sorted(curves.items()):
+        steps = sorted({s for run in runs for s, _ in run})
+        stats = [ci95([dict(map(tuple, run)).get(s, math.nan) for run in runs]) for s in steps]
+        mean = np.array([m for m, _ in stats])
+        half = np.nan_to_num(np.array([h for _, h in stats]))
+        ax.plot(steps, mean, marker="o", label=name)
+        ax.fill_between(steps, mean - half, mean + half, alpha=0.2)
+    for name in ("itemknn", "popularity"):
+        if name in agg and agg[name]["ndcg"][0] == agg[name]["ndcg"][0]:
+            ax.axhline(agg[name]["ndcg"][0], ls="--", lw=1, color="grey")
+            ax.annotate(f"{name} (test)", (0.01, agg[name]["ndcg"][0]), fontsize=7,
+                        xycoords=("axes fraction", "data"), va="bottom")  # fmt: skip
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("validation NDCG@10")
+    ax.set_title("Learning curves (mean, 95% CI over seeds)")
+    if curves:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "curves.png", dpi=120)
+    plt.close(fig)
+
+    names = [n for n in sorted(agg, key=lambda n: -np.nan_to_num(agg[n]["ndcg"][0]))]
+    means = [agg[n]["ndcg"][0] for n in names]
+    halves = [np.nan_to_num(agg[n]["ndcg"][1]) for n in names]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    colors = ["tab:blue" if agg[n]["kind"] == "agent" else "tab:grey" for n in names]
+    ax.bar(names, np.nan_to_num(means), yerr=halves, color=colors, capsize=3)
+    ax.set_yscale("log")
+    ax.set_ylabel("test NDCG@10 (log scale)")
+    ax.set_title("Test users, full ranking (95% CI over seeds)")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(folder / "bars.png", dpi=120)
+    plt.close(fig)
+
+
+def main(args: Args) -> Path:
+    """Run the sweep, write runs.json, results.md and the plots; return the folder."""
+    folder = Path(args.out) / args.dataset / (args.tag or args.split_strategy)
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [Job("agent", a, s) for a in args.algos for s in range(args.seeds)]
+    jobs += [Job("baseline", b, s) for b in args.baselines for s in range(args.seeds)]
+    start = time.perf_counter()
+    records = execute(jobs, args, folder)
+    wall = time.perf_counter() - start
+    (folder / "runs.json").write_text(json.dumps({"args": asdict(args), "runs": records}, indent=1))
+    agg = aggregate(records)
+    plots(records, agg, folder)
+    text = (
+        f"# {args.dataset}, {args.split_strategy} split\n\n"
+        f"{stamp()}, {machine()}. Wall time {wall / 60:.1f} min with {args.workers} "
+        f"worker(s). Agents: {args.timesteps} steps, {args.n_envs} env(s), embedding "
+        f"{args.embedding} dim {args.embedding_dim}, offline pre-training "
+        f"{args.offline_steps if args.offline_pretrain else 0} steps, hyperparameters "
+        f"{args.hyperparameters}. Mean ± 95% CI over seeds; each seed's value is the mean over "
+        f"{'all' if args.test_users is None else args.test_users} test users.\n\n"
+        f"{table(agg)}\n\n![curves](curves.png) ![bars](bars.png)\n"
+    )
+    (folder / "results.md").write_text(text)
+    print(text)
+    failed = [r for r in records if r["status"] != "ok"]
+    for r in failed:
+        print(f"FAILED {r['name']} seed {r['seed']}: {r['error']}")
+    return folder
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))

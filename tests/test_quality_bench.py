@@ -1,0 +1,73 @@
+"""benchmarks/quality.py on tiny synthetic sweeps: maths, files, failures, processes, Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from benchmarks import quality
+
+TINY_HYPER = json.dumps(
+    {"learning_starts": 50, "batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
+)
+
+
+def tiny_args(tmp_path, **kw) -> quality.Args:
+    base = dict(dataset="synthetic", algos=["td3"], baselines=["random", "popularity"],
+                seeds=2, timesteps=200, eval_every=100, eval_users=3, test_users=4,
+                embedding_dim=8, hyperparameters=TINY_HYPER, out=str(tmp_path))  # fmt: skip
+    return quality.Args(**{**base, **kw})
+
+
+def test_ci95_is_the_student_t_interval():
+    values = [0.1, 0.3, 0.2]
+    mean, half = quality.ci95(values)
+    sd = stats.tstd(values)
+    assert mean == pytest.approx(0.2)
+    assert half == pytest.approx(stats.t.ppf(0.975, 2) * sd / math.sqrt(3))
+    assert math.isnan(quality.ci95([0.5])[1]) and math.isnan(quality.ci95([])[0])
+
+
+def test_aggregate_counts_failures_and_ignores_them_in_the_means():
+    ok = {"kind": "agent", "name": "td3", "status": "ok", "coverage": 0.5, "novelty": 3.0,
+          "train_seconds": 10.0, **{m: 0.1 for m in quality.METRICS}}  # fmt: skip
+    other = {**ok, **{m: 0.3 for m in quality.METRICS}}
+    bad = {"kind": "agent", "name": "td3", "status": "failed", "error": "boom"}
+    agg = quality.aggregate([ok, other, bad])["td3"]
+    assert (agg["seeds_ok"], agg["seeds"], agg["errors"]) == (2, 3, ["boom"])
+    assert agg["ndcg"][0] == pytest.approx(0.2)
+    assert "2/3 (failed" in quality.table({"td3": agg})
+
+
+def test_tiny_sweep_writes_table_plots_and_reports_a_crashed_seed(tmp_path):
+    folder = quality.main(tiny_args(tmp_path, fail_seeds=[1]))
+    for name in ("results.md", "runs.json", "curves.png", "bars.png"):
+        assert (folder / name).is_file()
+    runs = json.loads((folder / "runs.json").read_text())["runs"]
+    failed = [r for r in runs if r["status"] == "failed"]
+    assert [(r["name"], r["seed"]) for r in failed] == [("td3", 1)]
+    assert "injected failure" in failed[0]["error"]
+    table = (folder / "results.md").read_text()
+    assert "| td3 | 1/2 (failed: see runs.json)" in table and "| popularity | 2/2" in table
+    agent = next(r for r in runs if r["name"] == "td3" and r["status"] == "ok")
+    assert agent["curve"] and agent["hyperparameters"]["gamma"] == 0.9
+    assert (folder / "runs").is_dir() and "MovieRecSynthetic-v0__td3__0__" in agent["run_dir"]
+
+
+def test_local_processes(tmp_path):
+    folder = quality.main(tiny_args(tmp_path, algos=[], seeds=2, workers=2))
+    runs = json.loads((folder / "runs.json").read_text())["runs"]
+    assert len(runs) == 4 and all(r["status"] == "ok" for r in runs)
+
+
+def test_ray_on_a_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    folder = quality.main(
+        tiny_args(tmp_path, seeds=1, baselines=["popularity"], ray_address="local", workers=2)
+    )
+    runs = json.loads((folder / "runs.json").read_text())["runs"]
+    assert {r["name"] for r in runs} == {"td3", "popularity"}
+    assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]
