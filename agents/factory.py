@@ -125,6 +125,7 @@ def make_agent(
     env_kwargs: dict[str, Any] | None = None,
     tensorboard_log: str | os.PathLike[str] | None = None,
     verbose: int = 0,
+    action_noise_sigma: float | None = None,
     **overrides: Any,
 ) -> BaseAlgorithm:
     """Build a Stable-Baselines3 agent for a recgym environment.
@@ -139,6 +140,8 @@ def make_agent(
         env_kwargs: Environment arguments when ``env`` is an id.
         tensorboard_log: Folder for TensorBoard logs.
         verbose: SB3 verbosity.
+        action_noise_sigma: Standard deviation of DDPG/TD3's Gaussian exploration noise
+            (default 0.1); a number, so that it can come from a JSON config.
         **overrides: Any SB3 hyperparameter, replacing the defaults of the module table.
 
     Returns:
@@ -172,6 +175,19 @@ def make_agent(
     obs_dim = int(np.prod(env.observation_space.shape))
     act_dim = None if discrete else int(np.prod(env.action_space.shape))
     params = default_hyperparameters(algo, obs_dim, act_dim)
+    if action_noise_sigma is not None:
+        if algo not in ("ddpg", "td3") or act_dim is None:
+            raise ConfigError(
+                f"action_noise_sigma applies to 'ddpg' and 'td3' on continuous actions, not "
+                f"algo={algo!r}; drop it or pick one of those."
+            )
+        if not isinstance(action_noise_sigma, (int, float)) or not action_noise_sigma >= 0:
+            raise ConfigError(
+                f"action_noise_sigma={action_noise_sigma!r} must be a number >= 0 (default 0.1)."
+            )
+        params["action_noise"] = NormalActionNoise(
+            np.zeros(act_dim), action_noise_sigma * np.ones(act_dim)
+        )
     # SB3 writes into policy_kwargs (SAC adds use_sde): never hand it the caller's dicts
     params.update(copy.deepcopy(overrides))
     return ALGOS[algo](

@@ -8,7 +8,9 @@ actions with no environment logic:
 * bare torch: ``A @ V.T``, ``masked_fill``, ``topk`` (torch's default threads).
 
 The environment does the whole step: decode with the consumed/shown masks and exact
-re-scoring, reward, transition, observation, info and autoreset. Each number is the median of
+re-scoring, reward, transition, observation, info and autoreset. The vector env is timed with
+each decoder backend of ``--backends`` (``numpy``, the default, and ``torch``, which is what the
+bare torch reference does). Each number is the median of
 ``--repeats`` runs of ``--seconds`` each. Datasets: ml-latest-small (9,742 items) and a synthetic
 catalogue of ML-20M size (26,744 items). Targets on ml-latest-small with dim 32: single env
 >= 60% of the bare NumPy rate; vector env at 64+ envs >= 70% of the bare batched rate.
@@ -37,6 +39,8 @@ class Args:
     seconds: float = field(default=1.0, metadata={"help": "length of one run"})
     num_envs: list[int] = field(default_factory=lambda: [1, 16, 64, 256],
                                 metadata={"help": "vector env sizes"})  # fmt: skip
+    backends: list[str] = field(default_factory=lambda: ["numpy", "torch"],
+                                metadata={"help": "vector env decoder backends"})  # fmt: skip
     embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
     large: bool = field(default=True, metadata={"help": "include the 26,744-item catalogue"})
     write: bool = field(default=True, metadata={"help": "update benchmarks/RESULTS.md"})
@@ -108,9 +112,9 @@ def single_env(kwargs: dict, args: Args) -> dict[str, float]:
     return interleaved({"env": env_step, **refs}, 1, args)
 
 
-def vector_env(kwargs: dict, n: int, args: Args) -> dict[str, float]:
+def vector_env(kwargs: dict, n: int, backend: str, args: Args) -> dict[str, float]:
     """Rates (per env step) of the vector env and of the bare batched decodes."""
-    envs = gym.make_vec("MovieRec-v0", num_envs=n, **kwargs)
+    envs = gym.make_vec("MovieRec-v0", num_envs=n, backend=backend, **kwargs)
     envs.reset(seed=0)
     actions = envs.action_space.sample()
 
@@ -149,9 +153,11 @@ def main(args: Args) -> None:
         kwargs = {**kwargs, "embedding_dim": args.embedding_dim}
         rows.append(row(label, "single env (gym.make)", single_env(kwargs, args)))
         print(rows[-1], flush=True)
-        for n in args.num_envs:
-            rows.append(row(label, f"vector env, {n} envs", vector_env(kwargs, n, args)))
-            print(rows[-1], flush=True)
+        for backend in args.backends:
+            for n in args.num_envs:
+                r = vector_env(kwargs, n, backend, args)
+                rows.append(row(label, f"vector env, {n} envs, {backend} decoder", r))
+                print(rows[-1], flush=True)
     table = md_table(
         ["dataset", "environment", "env steps/s", "bare NumPy steps/s", "env / NumPy",
          "bare torch steps/s", "env / torch"],

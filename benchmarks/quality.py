@@ -114,6 +114,8 @@ def effective_hyperparameters(algo: str, args: Args, overrides: dict) -> dict[st
     obs_dim = 10 * (args.embedding_dim + 1)
     params = default_hyperparameters(algo, obs_dim, args.embedding_dim)
     params.update(overrides)
+    if "action_noise_sigma" in params:
+        params["action_noise"] = f"Normal(0, {params.pop('action_noise_sigma')})"
     return {k: v if isinstance(v, (int, float, str, list, dict, type(None))) else repr(v)
             for k, v in params.items()}  # fmt: skip
 
@@ -128,6 +130,10 @@ def run_job(job: Job, args: Args, folder: str) -> dict[str, Any]:
         from agents.run import RunConfig, evaluate_run, train
 
         if job.kind == "agent":
+            if args.workers > 1:  # share the cores: torch's default threads would oversubscribe
+                import torch
+
+                torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
             if job.seed in args.fail_seeds:
                 raise RuntimeError(f"injected failure for seed {job.seed} (--fail-seeds)")
             hyper = json.loads(args.hyperparameters)

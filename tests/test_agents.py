@@ -154,3 +154,24 @@ def test_make_agent_does_not_mutate_the_callers_dicts():
     make_agent("sac", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, device="cpu",
                policy_kwargs=kwargs)  # fmt: skip
     assert kwargs == {"net_arch": [16, 16]}
+
+
+def test_evaluating_no_users_warns_and_gives_nan():
+    from agents.metrics import MetricWarning
+
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+    with pytest.warns(MetricWarning, match="no users"):
+        result = evaluate(make_baseline("popularity", env), env, max_users=0, progress=False)
+    assert result.n_users == 0
+    assert all(np.isnan(result.summary[m][0]) for m in ("ndcg", "hr", "return"))
+    assert np.isnan(result.coverage)
+
+
+def test_action_noise_sigma_sets_the_exploration_noise():
+    agent = make_agent("td3", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, device="cpu",
+                       action_noise_sigma=0.3)  # fmt: skip
+    np.testing.assert_array_equal(agent.action_noise._sigma, np.full(8, 0.3))
+    with pytest.raises(ConfigError, match="algo='sac'"):
+        make_agent("sac", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, action_noise_sigma=0.3)
+    with pytest.raises(ConfigError, match="action_noise_sigma=-1"):
+        make_agent("ddpg", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, action_noise_sigma=-1)
