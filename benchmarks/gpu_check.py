@@ -53,13 +53,17 @@ def main(args: Args) -> None:
         rate = steps_per_second(device, args)
         rows.append([device, name, f"{rate:,.0f}"])
         print(rows[-1], flush=True)
-    if "cuda" not in devices:
-        print("CUDA not available: CPU only.")
     table = md_table(["device", "name", "DDPG train steps/s"], rows)
+    no_gpu = (
+        ""
+        if "cuda" in devices
+        else "**CUDA was not available on this machine: CPU only; the GPU figure is still to "
+        "be measured.**\n\n"
+    )
     text = (
-        f"## GPU check\n\n{stamp()}, torch {torch.__version__}. DDPG on {args.env_id}, "
+        f"## GPU check\n\n{no_gpu}{stamp()}, torch {torch.__version__}. DDPG on {args.env_id}, "
         f"{args.n_envs} envs, batch {args.batch_size}, {args.steps} timed steps.\n\n{table}\n\n"
-        "Rerun: `python -m benchmarks.gpu_check --steps 3000`\n"
+        "Rerun: `python -m benchmarks.gpu_check --steps 3000 --write`\n"
     )
     report("gpu_check", text, args.write)
 
