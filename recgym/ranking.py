@@ -189,9 +189,37 @@ class Ranker:
             return dots * self._inv_norm[cand] * inv_a[:, None]
         return dots
 
+    # ------------------------------------------------------------------ penalty
+    @property
+    def padded_width(self) -> int:
+        """Width of a :meth:`penalty` row: ``n_items`` rounded up to a multiple of 16."""
+        return self._padded_t.shape[1]
+
+    def penalty(self, exclude: np.ndarray) -> np.ndarray:
+        """The additive form of an exclusion mask, for :meth:`topk`'s ``penalty``.
+
+        Args:
+            exclude: Boolean ``(B, n_items)``.
+
+        Returns:
+            float32 ``(B, padded_width)``: ``-inf`` where ``exclude`` is True and in the padding
+            columns, ``0`` elsewhere. Keep it in step with ``exclude`` (set an entry to
+            ``-inf`` when an item is excluded, back to ``0`` when it is allowed again).
+        """
+        ex = np.atleast_2d(np.asarray(exclude, dtype=bool))
+        if ex.shape[1] != self.n_items:
+            raise ConfigError(f"exclude has shape {ex.shape}; expected (B, {self.n_items}).")
+        out = np.full((len(ex), self.padded_width), -np.inf, dtype=np.float32)
+        out[:, : self.n_items] = np.where(ex, np.float32(-np.inf), np.float32(0.0))
+        return out
+
     # -------------------------------------------------------------------- top-k
     def topk(
-        self, actions: np.ndarray, k: int, exclude: np.ndarray | None = None
+        self,
+        actions: np.ndarray,
+        k: int,
+        exclude: np.ndarray | None = None,
+        penalty: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best items for each action, best first.
 
@@ -199,6 +227,11 @@ class Ranker:
             actions: ``(dim,)`` or ``(B, dim)``.
             k: Number of items per row (at most ``n_items``).
             exclude: Boolean ``(n_items,)`` or ``(B, n_items)``; True items are never returned.
+            penalty: Optional ``(B, padded_width)`` float32, the same exclusion in additive
+                form (:meth:`penalty`). The numpy backend adds it to the scores instead of
+                masking them with ``exclude``, which is several times faster when many items
+                are excluded (a masked write branches on every item, an addition does not).
+                The results are the same; pass ``exclude`` too for the other backends.
 
         Returns:
             ``(items, scores)``, each ``(B, k)`` (int64 and float64). A row with fewer than
@@ -217,8 +250,13 @@ class Ranker:
         if exclude is not None and exclude.shape != (len(a), self.n_items):
             exclude = np.broadcast_to(np.asarray(exclude, dtype=bool), (len(a), self.n_items))
         m = min(self.n_items, 2 * k)
+        if penalty is not None and penalty.shape != (len(a), self.padded_width):
+            raise ConfigError(
+                f"penalty has shape {penalty.shape}; expected ({len(a)}, {self.padded_width}) "
+                "(build it with Ranker.penalty)."
+            )
         if self.backend == "numpy":
-            cand, valid, tied = self._candidates_numpy(a32, m, exclude)
+            cand, valid, tied = self._candidates_numpy(a32, m, exclude, penalty)
         elif self.backend == "torch":
             cand, valid, tied = self._candidates_torch(a32, m, exclude)
         else:
@@ -266,7 +304,11 @@ class Ranker:
         return items, scores
 
     def _candidates_numpy(
-        self, a32: np.ndarray, m: int, exclude: np.ndarray | None
+        self,
+        a32: np.ndarray,
+        m: int,
+        exclude: np.ndarray | None,
+        penalty: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
         """The ``m`` best items per row in float32, via group maxima (see :func:`top_m`).
 
@@ -279,10 +321,13 @@ class Ranker:
         s = a32 @ self._padded_t
         if self.metric == "euclidean":
             s -= self._padded_half_sq
-        if s.shape[1] > n:
-            s[:, n:] = -np.inf
-        if exclude is not None:
-            np.copyto(s[:, :n], -np.inf, where=exclude)
+        if penalty is not None:  # -inf on excluded items and padding, 0 elsewhere
+            np.add(s, penalty, out=s)
+        else:
+            if s.shape[1] > n:
+                s[:, n:] = -np.inf
+            if exclude is not None:
+                np.copyto(s[:, :n], -np.inf, where=exclude)
         cand, values, n_at_least = top_m(s, m)
         valid = np.isfinite(values)
         tied = {

@@ -37,6 +37,24 @@ def test_matches_brute_force_and_batch_equals_single(data, metric):
     np.testing.assert_array_equal(singles, items)
 
 
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_penalty_gives_the_same_ranking_as_exclude(data, metric):
+    v, rng = data
+    ranker = Ranker(v[:1990], metric)  # 1,990 items: two padding columns up to 2,000
+    actions = rng.normal(size=(16, 16))
+    exclude = rng.random((16, 1990)) < 0.3
+    penalty = ranker.penalty(exclude)
+    assert penalty.shape == (16, ranker.padded_width) == (16, 2000)
+    assert np.isneginf(penalty[:, 1990:]).all()
+    np.testing.assert_array_equal(np.isneginf(penalty[:, :1990]), exclude)
+    want = ranker.topk(actions, 10, exclude)
+    got = ranker.topk(actions, 10, exclude, penalty)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    with pytest.raises(ConfigError, match=r"penalty has shape \(16, 1990\); expected"):
+        ranker.topk(actions, 10, exclude, penalty[:, :1990])
+
+
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 @pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
 def test_backends_agree_with_numpy(data, backend, metric):

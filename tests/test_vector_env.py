@@ -151,3 +151,25 @@ def test_a_step_where_every_env_autoresets():
     assert vec.step(actions)[3][0]  # truncated at 2 steps
     obs, rewards, term, trunc, info = vec.step(actions)  # this step only resets
     assert rewards[0] == 0 and not term[0] and not trunc[0] and info["_episode"][0]
+
+
+def test_the_decoders_penalty_tracks_the_blocked_items():
+    """Blocks (history, shown, consumed), releases and resets keep both forms equal."""
+    from recgym.data.synthetic import synthetic_dataset
+
+    # 45 movies (3 padding columns up to 48): the shown items fill the catalogue in a few steps
+    ds = synthetic_dataset(n_users=60, n_items=45, n_ratings=1300)
+    vec = gym.make_vec("MovieRec-v0", num_envs=3, dataset=ds, embedding_dim=8)
+    core = vec.unwrapped._core
+    n = core.blocked.shape[1]
+    vec.reset(seed=0)
+    vec.action_space.seed(0)
+    released = False
+    for _ in range(60):
+        before = core.blocked.copy()
+        vec.step(vec.action_space.sample())
+        released |= bool((before & ~core.blocked & ~core.consumed).any())
+        np.testing.assert_array_equal(np.isneginf(core.penalty[:, :n]), core.blocked)
+        assert (core.penalty[:, :n][~core.blocked] == 0).all()
+        assert np.isneginf(core.penalty[:, n:]).all()
+    assert released

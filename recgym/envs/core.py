@@ -89,8 +89,12 @@ class ReplayCore:
         self.weights = w / w.sum()
         longest = int(ds.user_lengths[ctx.episodes.users].max())
         n_items = ds.n_items
-        # per item: blocked = consumed, or shown and not released; the decoder reads it
+        # per item: blocked = consumed, or shown and not released; the decoder reads it, the
+        # numpy decoder in additive form (penalty: -inf where blocked, 0 elsewhere; always
+        # changed together with blocked, through _block and _unblock)
         self.blocked = np.zeros((n, n_items), dtype=bool)
+        ranker = ctx.ranker
+        self.penalty = ranker.penalty(self.blocked) if ranker.backend == "numpy" else None
         self.consumed = np.zeros((n, n_items), dtype=bool)
         self.shown_at = np.zeros((n, n_items), dtype=np.int64)  # step shown (0: never)
         self.future_pos = np.full((n, n_items), -1, dtype=np.int32)  # item -> position in F
@@ -127,6 +131,8 @@ class ReplayCore:
         start, fs, end = int(ds.indptr[u]), int(ep.future_start[episode]), int(ep.end[episode])
         n_hist, n_future = fs - start, end - fs
         self.blocked[i] = False
+        if self.penalty is not None:
+            self.penalty[i, : ds.n_items] = 0.0
         self.consumed[i] = False
         self.shown_at[i] = 0
         self.remaining[i] = False
@@ -136,7 +142,7 @@ class ReplayCore:
         self.hist_items[i, :n_hist] = history
         self.hist_ratings[i, :n_hist] = ctx.scaled_ratings[start:fs]
         self.consumed[i, history] = True
-        self.blocked[i, history] = True
+        self._block(i, history)
         self.episode[i], self.user[i] = episode, u
         self.start[i], self.fs[i], self.end[i] = start, fs, end
         self.hlen[i], self.nxt[i], self.n_left[i] = n_hist, 0, n_future
@@ -203,7 +209,7 @@ class ReplayCore:
         if not self.allow_repeats:
             sr, sc = np.nonzero(~hits)
             slot, item = rows[sr], slates[sr, sc]
-            self.blocked[slot, item] = True
+            self._block(slot, item)
             self.shown_at[slot, item] = (self.steps[slot] + 1) * k + sc
             self.n_blocked[rows] += k - n_hits
         for row in rows[ds.n_items - self.n_blocked[rows] < k].tolist():
@@ -280,7 +286,7 @@ class ReplayCore:
             h += 1
             self.consumed[row, item] = True
             if not self.blocked[row, item]:
-                self.blocked[row, item] = True
+                self._block(row, item)
                 self.n_blocked[row] += 1
         consumed = tuple(int(items[fs + p]) for p in consumed_pos)
         self.hlen[row] = h
@@ -293,7 +299,7 @@ class ReplayCore:
         if not self.allow_repeats:
             miss_ranks = [j for j, p in enumerate(positions) if p < 0]
             shown = slate[miss_ranks]
-            self.blocked[row, shown] = True
+            self._block(row, shown)
             self.shown_at[row, shown] = steps * k + np.array(miss_ranks, dtype=np.int64)
             self.n_blocked[row] += len(miss_ranks)
         if ds.n_items - int(self.n_blocked[row]) < k:
@@ -367,7 +373,7 @@ class ReplayCore:
         self.n_blocked[rows] += np.bincount(
             j, weights=~self.blocked[slot, item], minlength=len(rows)
         ).astype(np.int64)
-        self.blocked[slot, item] = True
+        self._block(slot, item)
         # advance each row's next pointer past consumed positions
         nxt = self.nxt[rows]
         last = self.remaining.shape[1] - 1
@@ -387,6 +393,12 @@ class ReplayCore:
             start += c
         return out
 
+    def _block(self, rows: int | np.ndarray, items: int | np.ndarray) -> None:
+        """Block ``items`` of ``rows`` (scalars or aligned arrays) in both forms."""
+        self.blocked[rows, items] = True
+        if self.penalty is not None:
+            self.penalty[rows, items] = -np.inf
+
     def _release(self, row: int) -> None:
         """Unblock the least recently shown items of ``row`` until a slate fits again."""
         k = self.slate_size
@@ -395,6 +407,8 @@ class ReplayCore:
         need = k - (n_items - int(self.n_blocked[row]))
         oldest = shown[np.argsort(self.shown_at[row, shown], kind="stable")[:need]]
         self.blocked[row, oldest] = False
+        if self.penalty is not None:
+            self.penalty[row, oldest] = 0.0
         self.shown_at[row, oldest] = 0
         self.n_blocked[row] -= len(oldest)
 
