@@ -55,6 +55,24 @@ def test_penalty_gives_the_same_ranking_as_exclude(data, metric):
         ranker.topk(actions, 10, exclude, penalty[:, :1990])
 
 
+def test_duplicate_vectors_tie_exactly_like_brute_force(data):
+    """Ties at the slate boundary are expanded and broken by the lower index."""
+    v, rng = data
+    dup = v[rng.integers(0, 150, size=2000)]  # 2,000 items, 150 distinct vectors
+    ranker = Ranker(dup)
+    actions = rng.normal(size=(32, 16))
+    actions[0] = 0.0  # every item ties
+    exclude = rng.random((32, 2000)) < 0.1
+    _, _, tied = ranker._candidates_numpy(
+        actions.astype(np.float32), 20, exclude, ranker.penalty(exclude)
+    )
+    assert len(tied) > 1  # rows tie at the boundary, not only the zero action
+    items, _ = ranker.topk(actions, 10, exclude, ranker.penalty(exclude))
+    np.testing.assert_array_equal(items, brute(ranker, actions, 10, exclude))
+    singles = np.stack([ranker.topk(actions[i], 10, exclude[i])[0][0] for i in range(32)])
+    np.testing.assert_array_equal(singles, items)
+
+
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
 @pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
 def test_backends_agree_with_numpy(data, backend, metric):
