@@ -130,9 +130,7 @@ class ReplayCore:
         u = int(ep.users[episode])
         start, fs, end = int(ds.indptr[u]), int(ep.future_start[episode]), int(ep.end[episode])
         n_hist, n_future = fs - start, end - fs
-        self.blocked[i] = False
-        if self.penalty is not None:
-            self.penalty[i, : ds.n_items] = 0.0
+        self._unblock(i, slice(0, ds.n_items))
         self.consumed[i] = False
         self.shown_at[i] = 0
         self.remaining[i] = False
@@ -399,6 +397,21 @@ class ReplayCore:
         if self.penalty is not None:
             self.penalty[rows, items] = -np.inf
 
+    def _unblock(self, rows: int | np.ndarray, items: int | np.ndarray | slice) -> None:
+        """Allow ``items`` of ``rows`` again, in both forms (the padding stays blocked)."""
+        self.blocked[rows, items] = False
+        if self.penalty is not None:
+            self.penalty[rows, items] = 0.0
+
+    def decode_masks(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The decoder's exclusion for ``rows``: ``blocked`` and its additive ``penalty``.
+
+        Views of the arrays when ``rows`` are all the slots in order (no copy), else copies.
+        """
+        if len(rows) == self.n:
+            return self.blocked, self.penalty
+        return self.blocked[rows], None if self.penalty is None else self.penalty[rows]
+
     def _release(self, row: int) -> None:
         """Unblock the least recently shown items of ``row`` until a slate fits again."""
         k = self.slate_size
@@ -406,9 +419,7 @@ class ReplayCore:
         shown = np.flatnonzero(self.blocked[row] & ~self.consumed[row])
         need = k - (n_items - int(self.n_blocked[row]))
         oldest = shown[np.argsort(self.shown_at[row, shown], kind="stable")[:need]]
-        self.blocked[row, oldest] = False
-        if self.penalty is not None:
-            self.penalty[row, oldest] = 0.0
+        self._unblock(row, oldest)
         self.shown_at[row, oldest] = 0
         self.n_blocked[row] -= len(oldest)
 

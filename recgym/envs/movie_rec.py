@@ -279,9 +279,8 @@ class MovieRecEnv(gym.Env):
             ``(items, scores)``: ``(slate_size,)`` item indices best first, and their scores.
         """
         a = self.validate_action(action)
-        core = self._core
-        penalty = None if core.penalty is None else core.penalty[:1]
-        items, scores = self._ctx.ranker.topk(a[None], self.slate_size, core.blocked[:1], penalty)
+        blocked, penalty = self._core.decode_masks(np.arange(1))
+        items, scores = self._ctx.ranker.topk(a[None], self.slate_size, blocked, penalty)
         return items[0], scores[0]
 
     def validate_action(self, action: np.ndarray) -> np.ndarray:

@@ -170,12 +170,8 @@ class MovieRecVectorEnv(VectorEnv):
             bad = np.flatnonzero(~np.isfinite(a).all(axis=1)).tolist()
             raise ValueError(f"actions of sub-environments {bad} contain NaN or inf.")
         rows = self._rows_to_step()
-        core = self._core
-        if len(rows) == self.num_envs:  # the usual case: no copies
-            blocked, penalty = core.blocked, core.penalty
-        else:
-            blocked = core.blocked[rows]
-            penalty = None if core.penalty is None else core.penalty[rows]
+        blocked, penalty = self._core.decode_masks(rows)
+        if len(rows) < self.num_envs:
             a = a[rows]
         slates, _ = self.context.ranker.topk(a, self.slate_size, blocked, penalty)
         return self._apply(rows, slates)
