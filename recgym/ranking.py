@@ -9,15 +9,16 @@ For an action ``a`` and item vectors ``v_i`` the score is
 With recgym's unit-norm embeddings all three rank items identically (they differ in the score
 values and for un-normalised matrices you supply).
 
-Excluded items (a boolean mask per row) never appear. Ranking is two-stage: the backend
-(``"numpy"`` matmul and :func:`top_m`, ``"torch"`` on CPU or GPU, or ``"faiss"``) finds the
-``2k`` best candidates in float32, then those are re-scored exactly in float64 and sorted by
-score, ties broken by the lower item index (when more items than the candidates share the
-boundary score, all of them are re-scored, so exact ties, e.g. a zero action, resolve to the
-lowest indices; the faiss backend cannot see all scores and breaks such ties its own way).
-The second stage makes results identical whatever the batch size or backend (up to float32
-near-ties at the candidate boundary), which is what lets a batched vector environment reproduce
-single environments exactly.
+Excluded items (a boolean mask per row) never appear. Ranking is two-stage. First the backend
+(``"numpy"`` matmul and :func:`top_candidates`, or ``"torch"`` on CPU or GPU) finds, in
+float32, every item that can be among the ``k`` best: the float32 top ``k`` and every item
+within a bound on float32 rounding error of the k-th (so exact ties, e.g. a zero action or
+duplicate item vectors, are all seen). Then the candidates are re-scored in float64, pair by
+pair, and sorted by score, ties broken by the lower item index. The result is the float64
+ranking, whatever the batch size or backend, which is what lets a batched vector environment
+reproduce single environments exactly. (The ``"faiss"`` backend returns a fixed number of
+neighbours, the ``2k`` best beyond the excluded items, so it can miss ties and near-ties
+beyond them.)
 """
 
 from __future__ import annotations
@@ -30,58 +31,62 @@ from recgym.errors import ConfigError, check_choice
 
 METRICS = ("dot", "cosine", "euclidean")
 BACKENDS = ("numpy", "torch", "faiss")
-GROUP = 16
+GROUP = 32  # items per group in top_candidates (32 measured fastest of 8-64 at 10k items)
 
 
-def top_m(scores: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices of the ``m`` largest values of each row (unordered), fast for long rows.
+def top_candidates(
+    scores: np.ndarray, k: int, margin: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, every item that scores within ``margin`` of the k-th largest value, or above.
 
-    Items are split into ``n / GROUP`` interleaved groups (item ``j`` in group ``j mod
-    n_groups``). A group holding none of a row's top ``m`` values has every value below them, so
-    the top ``m`` lie in the ``m`` groups with the largest maxima: one vectorised maximum over
-    the groups, a partition of the group maxima, and a partition of ``m * GROUP`` candidates
-    replace a partition of the whole row (4x faster for 10k items). Short rows use a plain
-    partition.
+    Returns each row's finite items scoring at least ``t - margin``, for a bound ``t`` no larger
+    than the row's k-th largest value: the ``k`` best, every item tied with the k-th or within
+    ``margin`` of it, and usually a few more. For long rows ``t`` is the k-th largest *group
+    maximum*: items are split into ``n / GROUP`` interleaved groups (item ``j`` in group
+    ``j mod n_groups``); the ``k`` groups with the largest maxima hold ``k`` items ``>= t``, so
+    ``t`` is at most the k-th largest value, and an item ``>= t - margin`` lies in a group whose
+    maximum is ``>= t - margin``, so only those groups (about ``k``) are scanned. One vectorised
+    maximum over the groups, a partition of the group maxima and a scan of about ``k * GROUP``
+    items per row replace a partition of the whole row (about 10x faster for 10k items). Short
+    rows use the k-th largest value itself as ``t``.
 
     Args:
-        scores: ``(B, n)`` with ``n`` a multiple of ``GROUP`` (pad with ``-inf``).
-        m: How many per row.
+        scores: ``(B, n)`` float32, ``-inf`` where an item is not allowed; the grouped path needs
+            ``n`` a multiple of ``GROUP`` (pad with ``-inf``).
+        k: How many per row (at most ``n``).
+        margin: Optional ``(B,)`` non-negative float32 slack below the bound (e.g. the rounding
+            error of the scores).
 
     Returns:
-        ``(indices, values, n_at_least)``: ``(B, m)`` indices and their values, and per row how
-        many items score at least the smallest finite selected value (more than the number of
-        finite selected values means ties at the boundary).
+        ``(rows, items)``: int64 arrays of the selected ``(row, item)`` pairs, ordered by row. A
+        row with fewer than ``k`` finite values gives all of them.
     """
     b, n = scores.shape
     n_groups = n // GROUP
-    rows = _ROWS[b]
-    if n % GROUP or n_groups < 4 * m:
-        idx = np.argpartition(scores, n - m, axis=1)[:, n - m :]
-        values = scores[rows, idx]
-        bound = _bound(values)
-        return idx, values, np.count_nonzero(scores >= bound[:, None], axis=1)
-    group_max = scores.reshape(b, GROUP, n_groups).max(axis=1)
-    groups = np.argpartition(group_max, n_groups - m, axis=1)[:, n_groups - m :]
-    idx = (groups[:, :, None] + _GROUP_OFFSETS[n_groups]).reshape(b, -1)
-    pool = scores[rows, idx]
-    best = np.argpartition(pool, idx.shape[1] - m, axis=1)[:, -m:]
-    values = pool[rows, best]
-    bound = _bound(values)
-    n_at_least = np.count_nonzero(pool >= bound[:, None], axis=1)
-    # Items at or above the bound outside the chosen groups can only sit in a group whose
-    # maximum reaches the bound: count those rows exactly (rare: ties across groups).
-    spill = np.flatnonzero(np.count_nonzero(group_max >= bound[:, None], axis=1) > m)
-    if len(spill):
-        n_at_least[spill] = np.count_nonzero(scores[spill] >= bound[spill, None], axis=1)
-    return idx[rows, best], values, n_at_least
+    grouped = n % GROUP == 0 and n_groups >= 4 * k
+    if grouped:
+        group_max = scores.reshape(b, GROUP, n_groups).max(axis=1)
+        bound = np.partition(group_max, n_groups - k, axis=1)[:, n_groups - k]
+    else:
+        bound = np.partition(scores, n - k, axis=1)[:, n - k]
+    if margin is not None:
+        bound = bound - margin
+    bound = np.maximum(bound, _LOWEST)  # fewer than k finite values: every finite item
+    if not grouped:
+        rows, items = np.nonzero(scores >= bound[:, None])
+        return rows.astype(np.int64), items.astype(np.int64)
+    # the groups to scan, as flat indices into group_max, then their items' flat indices
+    flat_groups = np.flatnonzero(group_max >= bound[:, None])
+    group_rows = flat_groups // n_groups
+    first = group_rows * (n - n_groups) + flat_groups  # row * n + group: its first item
+    flat = (first[:, None] + _GROUP_OFFSETS[n_groups]).ravel()
+    flat = flat[scores.ravel()[flat] >= np.repeat(bound[group_rows], GROUP)]
+    rows = flat // n
+    return rows, flat - rows * n
 
 
-def _bound(values: np.ndarray) -> np.ndarray:
-    """Per row, the smallest finite value (``inf`` when none is finite)."""
-    low = values.min(axis=1)
-    if np.isfinite(low).all():
-        return low
-    return np.where(np.isfinite(values), values, np.inf).min(axis=1)
+_LOWEST = np.finfo(np.float32).min  # the smallest finite float32: a bound that drops -inf
+_CHUNK = 1 << 16  # candidates re-scored at once (bounds memory when everything ties)
 
 
 class _Cache(dict):
@@ -98,7 +103,6 @@ class _Cache(dict):
 
 
 _GROUP_OFFSETS = _Cache(lambda n_groups: np.arange(GROUP) * n_groups)
-_ROWS = _Cache(lambda b: np.arange(b)[:, None])
 
 
 class Ranker:
@@ -109,7 +113,9 @@ class Ranker:
         metric: ``"dot"``, ``"cosine"`` or ``"euclidean"``.
         backend: ``"numpy"`` (default), ``"torch"`` (imported lazily) or ``"faiss"`` (the
             ``recgym[faiss]`` extra; exact flat index).
-        device: Torch device for the torch backend (``"cpu"``, ``"cuda"``, ``"auto"``).
+        device: Torch device for the torch backend (``"cpu"``, ``"cuda"``, ``"auto"``). The
+            rounding-error margin assumes float32 matmuls: leave TF32 off (torch's default,
+            ``torch.backends.cuda.matmul.allow_tf32``) or near-ties may be missed on a GPU.
 
     Examples:
         >>> v = np.eye(4, dtype=np.float32)
@@ -156,6 +162,9 @@ class Ranker:
         self._padded_t = np.ascontiguousarray(padded.T)  # (dim, n_pad): the fastest matmul
         self._padded_half_sq = np.zeros(n_pad, dtype=np.float32)
         self._padded_half_sq[: self.n_items] = self._half_sq
+        # For the rounding-error margin of float32 scores (see _margin).
+        self._max_norm = float(np.linalg.norm(self._score_vectors.astype(np.float64), axis=1).max())
+        self._max_half_sq = float(self._half_sq.max()) if metric == "euclidean" else 0.0
         self._backend_state: Any = None
 
     @property
@@ -172,27 +181,37 @@ class Ranker:
     def scores(self, actions: np.ndarray) -> np.ndarray:
         """Exact float64 scores of every item for each action (``(B, n_items)``)."""
         a = np.atleast_2d(np.asarray(actions, dtype=np.float64))
-        return self._exact(a, np.broadcast_to(np.arange(self.n_items), (len(a), self.n_items)))
+        rows = np.repeat(np.arange(len(a)), self.n_items)
+        items = np.tile(np.arange(self.n_items), len(a))
+        return self._exact(a, rows, items).reshape(len(a), self.n_items)
 
-    def _exact(self, a: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """Exact float64 scores of candidate items ``cand`` (B, m) for actions ``a`` (B, d).
+    def _exact(self, a: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Exact float64 scores of the pairs (action ``a[rows[j]]``, item ``items[j]``).
 
-        Row-wise multiply-and-sum: the result of a row does not depend on the batch.
+        Pair by pair (a multiply-and-sum per pair, not BLAS, in chunks of ``_CHUNK`` pairs):
+        a pair's score does not depend on the batch or on the other pairs.
         """
-        v = self._v64[cand]
-        if self.metric == "euclidean":
-            return -((v - a[:, None, :]) ** 2).sum(-1)
-        dots = (v * a[:, None, :]).sum(-1)
+        out = np.empty(len(items))
         if self.metric == "cosine":
-            an = np.linalg.norm(a, axis=1)
-            inv_a = np.where(an > 0, 1.0 / np.where(an > 0, an, 1.0), 0.0)
-            return dots * self._inv_norm[cand] * inv_a[:, None]
-        return dots
+            norms = np.linalg.norm(a, axis=1)
+            inv_a = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+        for start in range(0, len(items), _CHUNK):
+            r, i = rows[start : start + _CHUNK], items[start : start + _CHUNK]
+            v, ar = self._v64[i], a[r]
+            if self.metric == "euclidean":
+                v -= ar
+                out[start : start + len(i)] = -(v * v).sum(-1)
+                continue
+            dots = (v * ar).sum(-1)
+            if self.metric == "cosine":
+                dots *= self._inv_norm[i] * inv_a[r]
+            out[start : start + len(i)] = dots
+        return out
 
     # ------------------------------------------------------------------ penalty
     @property
     def padded_width(self) -> int:
-        """Width of a :meth:`penalty` row: ``n_items`` rounded up to a multiple of 16."""
+        """Width of a :meth:`penalty` row: ``n_items`` rounded up to a multiple of ``GROUP``."""
         return self._padded_t.shape[1]
 
     def penalty(self, exclude: np.ndarray) -> np.ndarray:
@@ -249,74 +268,60 @@ class Ranker:
         a32 = np.ascontiguousarray(a, dtype=np.float32)
         if exclude is not None and exclude.shape != (len(a), self.n_items):
             exclude = np.broadcast_to(np.asarray(exclude, dtype=bool), (len(a), self.n_items))
-        m = min(self.n_items, 2 * k)
         if penalty is not None and penalty.shape != (len(a), self.padded_width):
             raise ConfigError(
                 f"penalty has shape {penalty.shape}; expected ({len(a)}, {self.padded_width}) "
                 "(build it with Ranker.penalty)."
             )
         if self.backend == "numpy":
-            cand, valid, tied = self._candidates_numpy(a32, m, exclude, penalty)
+            rows, items = self._candidates_numpy(a32, k, exclude, penalty)
         elif self.backend == "torch":
-            cand, valid, tied = self._candidates_torch(a32, m, exclude)
+            rows, items = self._candidates_torch(a32, k, exclude)
         else:
-            cand, valid = self._candidates_faiss(a32, m, exclude)
-            tied = {}
-        a64 = a.astype(np.float64)
-        items, scores = self._finish(a64, cand, valid, k)
-        # Rows whose boundary score is shared by more items than the candidates: re-rank all
-        # of those items, so that exact ties resolve to the lowest indices. Modest ties are
-        # handled as one batch with wider candidate sets; huge ones (a zero action) row by row.
-        wide = {r: c for r, c in tied.items() if len(c) <= 8 * m}
-        if wide:
-            rows = np.fromiter(wide, dtype=np.int64)
-            width = max(len(c) for c in wide.values())
-            cand_w = np.zeros((len(rows), width), dtype=np.int64)
-            valid_w = np.zeros((len(rows), width), dtype=bool)
-            for j, c in enumerate(wide.values()):
-                cand_w[j, : len(c)], valid_w[j, : len(c)] = c, True
-            items[rows], scores[rows] = self._finish(a64[rows], cand_w, valid_w, k)
-        for r, everyone in tied.items():
-            if r not in wide:
-                one = self._finish(
-                    a64[r : r + 1], everyone[None], np.ones((1, len(everyone)), bool), k
-                )
-                items[r], scores[r] = one[0][0], one[1][0]
-        return items, scores
+            rows, items = self._candidates_faiss(a32, min(self.n_items, 2 * k), exclude)
+        return self._best_exact(a.astype(np.float64), rows, items, k)
 
-    def _finish(
-        self, a64: np.ndarray, cand: np.ndarray, valid: np.ndarray, k: int
+    def _margin(self, a32: np.ndarray) -> np.ndarray:
+        """Per row, twice a bound on the rounding error of its float32 scores (``(B,)``).
+
+        A float32 dot product of length ``d`` is within ``gamma_d sum_i |a_i v_i| <= gamma_d
+        |a| |v|`` of the exact one (Higham), ``gamma_d = d u / (1 - d u) < 2 d u`` with
+        ``u = 2**-24``; two more roundings cover ``a`` and ``v`` stored as float32 and the
+        euclidean offset ``|v|^2 / 2``, and a factor 2 the float64 re-score. If every score is
+        within ``delta`` of the exact one, the ``k`` items scoring ``>= t`` in float32 score
+        ``>= t - delta`` exactly, so an item of the exact top ``k`` (or tied with its last)
+        scores ``>= t - 2 delta`` in float32: the candidates within this margin hold it.
+        """
+        delta = 4 * (self.dim + 2) * 2.0**-24
+        norms = np.linalg.norm(a32.astype(np.float64), axis=1)
+        return (2 * delta * (norms * self._max_norm + self._max_half_sq)).astype(np.float32)
+
+    def _best_exact(
+        self, a64: np.ndarray, rows: np.ndarray, items: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact scores of the candidates, then the best ``k`` per row (ties: lower index)."""
-        exact = self._exact(a64, cand)
-        all_valid = valid.all()
-        if not all_valid:
-            exact[~valid] = -np.inf
-        rows = _ROWS[len(a64)]
-        order = np.lexsort((cand, -exact), axis=-1)[:, :k]
-        items, scores = cand[rows, order], exact[rows, order]
-        if not all_valid:
-            items[np.isneginf(scores)] = -1
-        if items.shape[1] < k:  # fewer candidates than k (tiny catalogues)
-            pad = k - items.shape[1]
-            items = np.pad(items, ((0, 0), (0, pad)), constant_values=-1)
-            scores = np.pad(scores, ((0, 0), (0, pad)), constant_values=-np.inf)
-        return items, scores
+        """Re-score the candidate pairs exactly; per row the best ``k`` (ties: lower index)."""
+        b = len(a64)
+        exact = self._exact(a64, rows, items)
+        order = np.lexsort((items, -exact, rows))  # by row, then score, then index
+        counts = np.bincount(rows, minlength=b)
+        starts = np.cumsum(counts) - counts
+        rank = np.arange(k)
+        taken = rank < counts[:, None]  # (b, k): rows with fewer candidates are padded
+        picked = order[(starts[:, None] + rank)[taken]]
+        out_items = np.full((b, k), -1, dtype=np.int64)
+        out_scores = np.full((b, k), -np.inf)
+        out_items[taken] = items[picked]
+        out_scores[taken] = exact[picked]
+        return out_items, out_scores
 
     def _candidates_numpy(
         self,
         a32: np.ndarray,
-        m: int,
+        k: int,
         exclude: np.ndarray | None,
         penalty: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-        """The ``m`` best items per row in float32, via group maxima (see :func:`top_m`).
-
-        Returns:
-            ``(candidates, valid, tied)``: ``tied`` maps the rows where more items than the
-            candidates share the boundary score to all items at or above it, so that exact
-            ties are broken by the lower index whatever the partition picked.
-        """
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate ``(row, item)`` pairs: the float32 top ``k`` and all within the margin."""
         n = self.n_items
         s = a32 @ self._padded_t
         if self.metric == "euclidean":
@@ -324,24 +329,15 @@ class Ranker:
         if penalty is not None:  # -inf on excluded items and padding, 0 elsewhere
             np.add(s, penalty, out=s)
         else:
-            if s.shape[1] > n:
-                s[:, n:] = -np.inf
+            s[:, n:] = -np.inf
             if exclude is not None:
                 np.copyto(s[:, :n], -np.inf, where=exclude)
-        cand, values, n_at_least = top_m(s, m)
-        valid = np.isfinite(values)
-        tied = {
-            int(r): np.flatnonzero(s[r, :n] >= _bound(values[r : r + 1])[0])
-            for r in np.flatnonzero(n_at_least > valid.sum(axis=1))
-        }
-        if s.shape[1] > n:  # padding can be picked when fewer than m items are allowed
-            cand = np.where(cand < n, cand, 0)
-        return cand, valid, tied
+        return top_candidates(s, k, self._margin(a32))
 
     def _candidates_torch(
-        self, a32: np.ndarray, m: int, exclude: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-        """As :meth:`_candidates_numpy`, with the scores and top-k on a torch device."""
+        self, a32: np.ndarray, k: int, exclude: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`_candidates_numpy`, on a torch device."""
         import torch
 
         if self._backend_state is None:
@@ -360,19 +356,15 @@ class Ranker:
                 s -= half_sq
             if exclude is not None:
                 s.masked_fill_(torch.from_numpy(np.ascontiguousarray(exclude)).to(dev), -np.inf)
-            top = torch.topk(s, m, dim=1)
-            values = top.values
-            valid_t = torch.isfinite(values)
-            bound = torch.where(valid_t, values, torch.full_like(values, np.inf)).min(dim=1).values
-            n_at_least = (s >= bound[:, None]).sum(dim=1)
-            tied_rows = torch.nonzero(n_at_least > valid_t.sum(dim=1)).flatten().tolist()
-            tied = {r: torch.nonzero(s[r] >= bound[r]).flatten().cpu().numpy() for r in tied_rows}
-            cand, valid = top.indices.cpu().numpy(), valid_t.cpu().numpy()
-        return cand.astype(np.int64), valid, tied
+            bound = torch.topk(s, k, dim=1).values[:, -1]
+            bound = (bound - torch.from_numpy(self._margin(a32)).to(dev)).clamp(min=float(_LOWEST))
+            rows, items = torch.nonzero(s >= bound[:, None], as_tuple=True)
+        return rows.cpu().numpy().astype(np.int64), items.cpu().numpy().astype(np.int64)
 
     def _candidates_faiss(
         self, a32: np.ndarray, m: int, exclude: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate pairs from an exact faiss index (which cannot see ties beyond its k)."""
         try:
             import faiss
         except ImportError as exc:  # pragma: no cover - depends on the extra
@@ -385,21 +377,14 @@ class Ranker:
             index.add(self._score_vectors)
             self._backend_state = index
         n_excl = 0 if exclude is None else int(exclude.sum(axis=1).max())
-        kk = min(self.n_items, m + n_excl)
-        _, cand = self._backend_state.search(a32, kk)
+        # m + (most excluded in a row) results hold each row's m best allowed items
+        _, cand = self._backend_state.search(a32, min(self.n_items, m + n_excl))
         cand = cand.astype(np.int64)
         valid = cand >= 0
         if exclude is not None:
             valid &= ~np.take_along_axis(exclude, np.maximum(cand, 0), 1)
-        # keep the first m valid candidates of each row (faiss returns them best first)
-        rank = np.cumsum(valid, axis=1)
-        keep = valid & (rank <= m)
-        out = np.full((len(cand), m), 0, dtype=np.int64)
-        ok = np.zeros((len(cand), m), dtype=bool)
-        rows, cols = np.nonzero(keep)
-        out[rows, rank[rows, cols] - 1] = cand[rows, cols]
-        ok[rows, rank[rows, cols] - 1] = True
-        return out, ok
+        rows, cols = np.nonzero(valid)
+        return rows.astype(np.int64), cand[rows, cols]
 
 
 def topk_of_scores(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recgym.errors import ConfigError
-from recgym.ranking import Ranker, top_m, topk_of_scores
+from recgym.ranking import Ranker, top_candidates, topk_of_scores
 
 
 def brute(ranker: Ranker, actions, k, exclude):
@@ -40,11 +40,11 @@ def test_matches_brute_force_and_batch_equals_single(data, metric):
 @pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
 def test_penalty_gives_the_same_ranking_as_exclude(data, metric):
     v, rng = data
-    ranker = Ranker(v[:1990], metric)  # 1,990 items: two padding columns up to 2,000
+    ranker = Ranker(v[:1990], metric)  # 1,990 items: padding columns up to 2,016
     actions = rng.normal(size=(16, 16))
     exclude = rng.random((16, 1990)) < 0.3
     penalty = ranker.penalty(exclude)
-    assert penalty.shape == (16, ranker.padded_width) == (16, 2000)
+    assert penalty.shape == (16, ranker.padded_width) == (16, 2016)
     assert np.isneginf(penalty[:, 1990:]).all()
     np.testing.assert_array_equal(np.isneginf(penalty[:, :1990]), exclude)
     want = ranker.topk(actions, 10, exclude)
@@ -63,10 +63,16 @@ def test_duplicate_vectors_tie_exactly_like_brute_force(data):
     actions = rng.normal(size=(32, 16))
     actions[0] = 0.0  # every item ties
     exclude = rng.random((32, 2000)) < 0.1
-    _, _, tied = ranker._candidates_numpy(
+    s = ranker.scores(actions)
+    s[exclude] = -np.inf
+    boundary = -np.sort(-s, axis=1)[:, 19:20]  # each row's 20th best exact score
+    assert (np.count_nonzero(s >= boundary, axis=1)[1:] > 20).sum() > 1  # not only row 0
+    rows, items = ranker._candidates_numpy(
         actions.astype(np.float32), 20, exclude, ranker.penalty(exclude)
     )
-    assert len(tied) > 1  # rows tie at the boundary, not only the zero action
+    chosen = np.zeros_like(exclude)
+    chosen[rows, items] = True
+    assert chosen[s >= boundary].all()  # every tie at the boundary is a candidate
     items, _ = ranker.topk(actions, 10, exclude, ranker.penalty(exclude))
     np.testing.assert_array_equal(items, brute(ranker, actions, 10, exclude))
     singles = np.stack([ranker.topk(actions[i], 10, exclude[i])[0][0] for i in range(32)])
@@ -101,16 +107,23 @@ def test_ties_break_by_lower_index():
     assert topk_of_scores(np.array([2.0, 5.0, 5.0, 1.0, 5.0]), 3, ex).tolist() == [[2, 4, 0]]
 
 
-def test_top_m_finds_the_largest(data):
+@pytest.mark.parametrize("n", [16 * 200, 150])  # grouped path; short rows
+def test_top_candidates_hold_the_largest_and_their_ties(data, n):
     _, rng = data
-    s = rng.normal(size=(20, 16 * 200)).astype(np.float32)
-    idx, _, n_at_least = top_m(s, 20)
-    want = np.sort(np.argsort(-s, axis=1)[:, :20], axis=1)
-    np.testing.assert_array_equal(np.sort(idx, axis=1), want)
-    assert (n_at_least == 20).all()
+    s = rng.normal(size=(20, n)).astype(np.float32)
+    s[:, ::7] = -np.inf  # excluded items
     boundary = np.sort(s[3])[-20]  # the 20th largest value of row 3...
     s[3, np.flatnonzero(s[3] < boundary)[:2]] = boundary  # ...now shared by two more items
-    assert top_m(s, 20)[2].tolist() == [20] * 3 + [22] + [20] * 16
+    s[5, 20:] = -np.inf  # row 5 has 17 finite values, fewer than 20
+    rows, items = top_candidates(s, 20)
+    assert np.all(np.diff(rows) >= 0)
+    chosen = np.zeros(s.shape, dtype=bool)
+    chosen[rows, items] = True
+    assert not np.isneginf(s[chosen]).any()
+    at_least_20th = s >= np.sort(s, axis=1)[:, -20:-19]
+    np.testing.assert_array_equal(chosen & at_least_20th, at_least_20th & np.isfinite(s))
+    assert chosen[3].sum() >= 22
+    np.testing.assert_array_equal(chosen[5], np.isfinite(s[5]))
 
 
 def test_errors():
@@ -122,3 +135,18 @@ def test_errors():
         Ranker(np.eye(3)).topk(np.ones(2), 1)
     with pytest.raises(ConfigError, match="finite"):
         Ranker(np.full((3, 2), np.nan))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_near_ties_rank_exactly_in_float64(data, backend, metric):
+    """Items closer than float32 rounding still come out in their float64 order."""
+    pytest.importorskip(backend)
+    v, rng = data
+    near = v[0] + rng.normal(scale=3e-7, size=(300, 16))  # 300 items, scores ~1e-7 apart
+    vectors = np.concatenate([v[1:], near]).astype(np.float32)
+    ranker = Ranker(vectors, metric, backend=backend)
+    actions = v[0] * rng.uniform(1.0, 4.0, (24, 1)) + rng.normal(scale=0.01, size=(24, 16))
+    exclude = rng.random((24, len(vectors))) < 0.05
+    items, _ = ranker.topk(actions, 10, exclude)
+    np.testing.assert_array_equal(items, brute(ranker, actions, 10, exclude))

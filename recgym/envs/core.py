@@ -403,15 +403,6 @@ class ReplayCore:
         if self.penalty is not None:
             self.penalty[rows, items] = 0.0
 
-    def decode_masks(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The decoder's exclusion for ``rows``: ``blocked`` and its additive ``penalty``.
-
-        Views of the arrays when ``rows`` are all the slots in order (no copy), else copies.
-        """
-        if len(rows) == self.n:
-            return self.blocked, self.penalty
-        return self.blocked[rows], None if self.penalty is None else self.penalty[rows]
-
     def _release(self, row: int) -> None:
         """Unblock the least recently shown items of ``row`` until a slate fits again."""
         k = self.slate_size

@@ -38,8 +38,9 @@ class MovieRecEnv(gym.Env):
     items the user already consumed masked out and, unless ``allow_repeats``, items already
     shown in this episode masked too (a user who passed on a movie is not shown it again; when
     fewer than ``slate_size`` candidates remain, the least recently shown are released). The
-    top ``slate_size`` items, best first, form the slate. Ties are broken by the lower item
-    index. Actions are not clipped; NaN, inf or a wrong shape raise ``ValueError``.
+    top ``slate_size`` items by their float64 score, best first, form the slate; ties go to the
+    lower item index (:mod:`recgym.ranking`). Actions are not clipped; NaN, inf or a wrong shape
+    raise ``ValueError``.
 
     ## Observation Space
 
@@ -279,8 +280,8 @@ class MovieRecEnv(gym.Env):
             ``(items, scores)``: ``(slate_size,)`` item indices best first, and their scores.
         """
         a = self.validate_action(action)
-        blocked, penalty = self._core.decode_masks(np.arange(1))
-        items, scores = self._ctx.ranker.topk(a[None], self.slate_size, blocked, penalty)
+        core = self._core
+        items, scores = self._ctx.ranker.topk(a[None], self.slate_size, core.blocked, core.penalty)
         return items[0], scores[0]
 
     def validate_action(self, action: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,7 @@ class MovieRecVectorEnv(VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._last: list[dict | None] = [None] * self.num_envs
+        self._item_ids = self.context.dataset.item_ids.tolist()  # movieIds as Python ints
 
     @property
     def context(self) -> EnvContext:
@@ -170,11 +172,11 @@ class MovieRecVectorEnv(VectorEnv):
             bad = np.flatnonzero(~np.isfinite(a).all(axis=1)).tolist()
             raise ValueError(f"actions of sub-environments {bad} contain NaN or inf.")
         rows = self._rows_to_step()
-        blocked, penalty = self._core.decode_masks(rows)
-        if len(rows) < self.num_envs:
-            a = a[rows]
-        slates, _ = self.context.ranker.topk(a, self.slate_size, blocked, penalty)
-        return self._apply(rows, slates)
+        # Every slot is decoded, also those about to autoreset (their slates are dropped): one
+        # product over the state arrays as they are beats copying the rows that step.
+        core = self._core
+        slates, _ = self.context.ranker.topk(a, self.slate_size, core.blocked, core.penalty)
+        return self._apply(rows, slates[rows] if len(rows) < self.num_envs else slates)
 
     def step_slates(
         self, slates: np.ndarray
@@ -270,17 +272,13 @@ class MovieRecVectorEnv(VectorEnv):
                 out[stepped] = values[keep]
                 return out
 
-            def objects(values: list) -> np.ndarray:
+            def objects(values: list) -> np.ndarray:  # tuples, one per stepped row
                 out = np.full(n, None, dtype=object)
-                for i, v in zip(
-                    stepped.tolist(),
-                    [v for v, k in zip(values, keep, strict=True) if k],
-                    strict=True,
-                ):
-                    out[i] = v
+                out[stepped] = np.fromiter(compress(values, keep), dtype=object, count=len(stepped))
                 return out
 
-            next_ids = [tuple(ds.item_ids[list(t)].tolist()) for t in batch.next_items]
+            ids = self._item_ids
+            next_ids = [tuple([ids[i] for i in t]) for t in batch.next_items]
             infos = {
                 "user_id": dense(batch.user_ids, int),
                 "slate": dense(batch.slates, np.int64),
