@@ -79,7 +79,7 @@ def top_candidates(
     flat_groups = np.flatnonzero(group_max >= bound[:, None])
     group_rows = flat_groups // n_groups
     first = group_rows * (n - n_groups) + flat_groups  # row * n + group: its first item
-    flat = (first[:, None] + _GROUP_OFFSETS[n_groups]).ravel()
+    flat = (first[:, None] + np.arange(GROUP) * n_groups).ravel()
     flat = flat[scores.ravel()[flat] >= np.repeat(bound[group_rows], GROUP)]
     rows = flat // n
     return rows, flat - rows * n
@@ -87,22 +87,6 @@ def top_candidates(
 
 _LOWEST = np.finfo(np.float32).min  # the smallest finite float32: a bound that drops -inf
 _CHUNK = 1 << 16  # candidates re-scored at once (bounds memory when everything ties)
-
-
-class _Cache(dict):
-    """``key -> make(key)``, computed once per key (small index arrays reused every step)."""
-
-    def __init__(self, make) -> None:
-        super().__init__()
-        self.make = make
-
-    def __missing__(self, key: int) -> np.ndarray:
-        value = self[key] = self.make(key)
-        value.flags.writeable = False
-        return value
-
-
-_GROUP_OFFSETS = _Cache(lambda n_groups: np.arange(GROUP) * n_groups)
 
 
 class Ranker:

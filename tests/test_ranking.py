@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recgym.errors import ConfigError
-from recgym.ranking import Ranker, top_candidates, topk_of_scores
+from recgym.ranking import GROUP, Ranker, top_candidates, topk_of_scores
 
 
 def brute(ranker: Ranker, actions, k, exclude):
@@ -107,7 +107,7 @@ def test_ties_break_by_lower_index():
     assert topk_of_scores(np.array([2.0, 5.0, 5.0, 1.0, 5.0]), 3, ex).tolist() == [[2, 4, 0]]
 
 
-@pytest.mark.parametrize("n", [16 * 200, 150])  # grouped path; short rows
+@pytest.mark.parametrize("n", [GROUP * 100, 150])  # grouped path; short rows
 def test_top_candidates_hold_the_largest_and_their_ties(data, n):
     _, rng = data
     s = rng.normal(size=(20, n)).astype(np.float32)

@@ -157,7 +157,8 @@ def test_the_decoders_penalty_tracks_the_blocked_items():
     """Blocks (history, shown, consumed), releases and resets keep both forms equal."""
     from recgym.data.synthetic import synthetic_dataset
 
-    # 45 movies (3 padding columns up to 48): the shown items fill the catalogue in a few steps
+    # 45 movies (padding columns up to a multiple of GROUP): the shown items fill the
+    # catalogue in a few steps
     ds = synthetic_dataset(n_users=60, n_items=45, n_ratings=1300)
     vec = gym.make_vec("MovieRec-v0", num_envs=3, dataset=ds, embedding_dim=8)
     core = vec.unwrapped._core
