@@ -37,11 +37,13 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv
 
+from agents.anchored import ANCHORED
 from agents.sb3_env import RecVecEnv
 from recgym.errors import ConfigError, suggest
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "dqn": DQN}
 CONTINUOUS = ("ddpg", "td3", "sac")
+RECIPES = ("sb3", "anchored")
 BUFFER_BYTES = 300e6
 
 
@@ -126,6 +128,7 @@ def make_agent(
     tensorboard_log: str | os.PathLike[str] | None = None,
     verbose: int = 0,
     action_noise_sigma: float | None = None,
+    recipe: str = "sb3",
     **overrides: Any,
 ) -> BaseAlgorithm:
     """Build a Stable-Baselines3 agent for a recgym environment.
@@ -142,6 +145,8 @@ def make_agent(
         verbose: SB3 verbosity.
         action_noise_sigma: Standard deviation of DDPG/TD3's Gaussian exploration noise
             (default 0.1); a number, so that it can come from a JSON config.
+        recipe: ``"sb3"`` (SB3's classes) or ``"anchored"`` (:mod:`agents.anchored`: the
+            actor keeps a supervised anchor; DDPG, TD3 and SAC).
         **overrides: Any SB3 hyperparameter, replacing the defaults of the module table.
 
     Returns:
@@ -190,7 +195,14 @@ def make_agent(
         )
     # SB3 writes into policy_kwargs (SAC adds use_sde): never hand it the caller's dicts
     params.update(copy.deepcopy(overrides))
-    return ALGOS[algo](
+    if recipe not in RECIPES:
+        raise ConfigError(
+            f"recipe={recipe!r}; choose from {list(RECIPES)}." + suggest(recipe, RECIPES)
+        )
+    if recipe == "anchored" and algo not in ANCHORED:
+        raise ConfigError(f"recipe='anchored' applies to {list(ANCHORED)}, not {algo!r}.")
+    cls = ANCHORED[algo] if recipe == "anchored" else ALGOS[algo]
+    return cls(
         "MlpPolicy",
         env,
         device=resolve_device(device),

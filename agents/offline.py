@@ -1,16 +1,24 @@
-"""Offline pre-training from logged transitions (the regime RecNN trains in).
+"""Logged transitions of the train split, as the environment itself produces them.
 
 For every TRAIN episode, each logged interaction ``t`` after the seed frame gives one transition:
+the environment is put in the state the log describes just before ``t`` (the user has consumed
+everything up to ``t``; nothing has been shown yet) and is stepped with the *logged action*, the
+embedding of the item consumed at ``t``. So:
 
-* state: the ``frame_size`` items the user consumed just before ``t`` (embeddings, then ratings
-  scaled to [-1, 1]: the environment's observation layout),
-* action: the embedding of the item consumed at ``t`` (what the user "chose"),
-* reward: its rating scaled to [-1, 1],
-* next state: the frame shifted by one item; the user's last interaction ends the episode as a
-  truncation (the log ended, the user did not leave), so value targets keep bootstrapping.
+* state: the observation of that state (the ``frame_size`` items consumed just before ``t``),
+* action: the embedding of the item at ``t`` (what the user "chose"),
+* item: its index, the supervised target of :mod:`agents.anchor` (with ``steps`` and
+  ``history_starts``, which give the items consumed before ``t``, masked as the environment
+  masks them, and the other items of the same second, which count as next items too),
+* reward, next state, end flags: what the environment returns for that action, with its own
+  decoder, reward and transition (the slate around the item; its hits, the item among them,
+  consumed in log order). The user's last interaction usually ends the episode as a truncation
+  (the log ended, the user did not leave), so value targets keep bootstrapping.
 
+These transitions are real transitions of the environment's MDP, so a critic fitted on them
+(:func:`agents.anchor.warm_up_critic`) has the scale of the online rewards.
 :func:`fill_replay_buffer` writes them into an SB3 model's replay buffer and :func:`pretrain`
-runs gradient steps on it; ``model.learn(...)`` can then continue online.
+runs the model's own gradient steps on it (RecNN's offline regime).
 """
 
 from __future__ import annotations
@@ -20,29 +28,45 @@ from dataclasses import dataclass
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import configure
+from tqdm.auto import tqdm
 
 from recgym.envs import MovieRecEnv
+from recgym.envs.core import ReplayCore
 from recgym.errors import ConfigError
 from recgym.seeding import RNGLike, as_generator
+
+BATCH = 512  # transitions replayed together
 
 
 @dataclass
 class Transitions:
-    """Logged transitions, row-aligned arrays.
+    """Logged transitions, row-aligned arrays (see the module docstring).
 
     Attributes:
         observations: ``(T, obs_dim)`` float32.
         actions: ``(T, dim)`` float32 (item embeddings).
-        rewards: ``(T,)`` float32.
+        rewards: ``(T,)`` float32, the environment's reward for the action.
         next_observations: ``(T, obs_dim)`` float32.
-        timeouts: ``(T,)`` bool: the user's log ends here.
+        dones: ``(T,)`` bool: the user left (``patience``).
+        timeouts: ``(T,)`` bool: the user's log ended (a truncation).
+        items: ``(T,)`` int64, the logged item at ``t`` (the action's item).
+        steps: ``(T,)`` int64, the flat index ``t`` of that interaction in the dataset.
+        history_starts: ``(T,)`` int64, the flat index of the user's first interaction:
+            ``dataset.items[history_starts[j]:steps[j]]`` is what the user consumed before.
+        next_ends: ``(T,)`` int64, the flat index past the last interaction of the same second
+            as ``t``: ``dataset.items[steps[j]:next_ends[j]]`` are the user's next items.
     """
 
     observations: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
     next_observations: np.ndarray
+    dones: np.ndarray
     timeouts: np.ndarray
+    items: np.ndarray
+    steps: np.ndarray
+    history_starts: np.ndarray
+    next_ends: np.ndarray
 
     def __len__(self) -> int:
         """Number of transitions."""
@@ -50,17 +74,21 @@ class Transitions:
 
 
 def logged_transitions(
-    env: MovieRecEnv, max_transitions: int | None = 200_000, rng: RNGLike = 0
+    env: MovieRecEnv,
+    max_transitions: int | None = None,
+    rng: RNGLike = 0,
+    progress: bool | None = None,
 ) -> Transitions:
-    """Transitions of every episode of ``env``'s split, straight from the log (see module).
+    """Transitions of every episode of ``env``'s split, from the log (see the module docstring).
 
     Args:
         env: An environment on the TRAIN split (unwrapped or not).
         max_transitions: Keep a seeded uniform sample of at most this many (``None``: all).
         rng: Seed of that sample.
+        progress: Show a progress bar (``None``: only on a terminal).
 
     Returns:
-        The transitions.
+        The transitions, in log order (users in episode order, then time).
 
     Raises:
         ConfigError: If ``env`` is not on the train split (that would train on held-out users).
@@ -69,31 +97,56 @@ def logged_transitions(
     ctx = env.context
     if ctx.split_name != "train":
         raise ConfigError(
-            f"Offline transitions come from the train split; this env replays "
+            f"Logged transitions come from the train split; this env replays "
             f"{ctx.split_name!r}. Make the env with split='train'."
         )
-    ds, f, emb = ctx.dataset, env.frame_size, ctx.embeddings
-    ep = ctx.episodes
+    ds, ep = ctx.dataset, ctx.episodes
     counts = ep.end - ep.future_start
+    episode = np.repeat(np.arange(len(ep)), counts)
     t = np.repeat(ep.future_start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-    last = np.repeat(ep.end - 1, counts)
     if max_transitions is not None and len(t) > max_transitions:
         keep = np.sort(as_generator(rng).choice(len(t), max_transitions, replace=False))
-        t, last = t[keep], last[keep]
-    window = t[:, None] - f + np.arange(f)  # the frame before t
-    scaled = ctx.scaled_ratings
-
-    def observations(w: np.ndarray) -> np.ndarray:
-        e = emb[ds.items[w]].reshape(len(w), -1)
-        return np.concatenate([e, scaled[w]], axis=1).astype(np.float32)
-
-    return Transitions(
-        observations=observations(window),
-        actions=emb[ds.items[t]].astype(np.float32),
-        rewards=scaled[t].astype(np.float32),
-        next_observations=observations(window + 1),
-        timeouts=t == last,
+        episode, t = episode[keep], t[keep]
+    n = len(t)
+    actions = ctx.embeddings[ds.items[t]].astype(np.float32)
+    obs_dim = int(np.prod(env.observation_space.shape))
+    out = Transitions(
+        observations=np.empty((n, obs_dim), dtype=np.float32),
+        actions=actions,
+        rewards=np.empty(n, dtype=np.float32),
+        next_observations=np.empty((n, obs_dim), dtype=np.float32),
+        dones=np.empty(n, dtype=bool),
+        timeouts=np.empty(n, dtype=bool),
+        items=ds.items[t].astype(np.int64),
+        steps=t.astype(np.int64),
+        history_starts=ds.indptr[ep.users[episode]].astype(np.int64),
+        next_ends=ctx.group_end[t].astype(np.int64),
     )
+    core = ReplayCore(
+        ctx,
+        min(BATCH, max(n, 1)),
+        frame_size=env.frame_size,
+        slate_size=env.slate_size,
+        unrated_reward=env.unrated_reward,
+        allow_repeats=env.allow_repeats,
+        patience=env.patience,
+        hit_discount=env.hit_discount,
+    )
+    disable = None if progress is None else not progress
+    for lo in tqdm(range(0, n, BATCH), desc="logged transitions", unit="batch", disable=disable):
+        hi = min(lo + BATCH, n)
+        rows = np.arange(hi - lo)
+        for i in rows.tolist():
+            core.reset_slot(i, int(episode[lo + i]), future_start=int(t[lo + i]))
+        out.observations[lo:hi] = core.observe(rows)
+        penalty = core.penalty[rows] if core.penalty is not None else None
+        slates, _ = ctx.ranker.topk(actions[lo:hi], env.slate_size, core.blocked[rows], penalty)
+        batch = core.step(rows, slates)
+        out.rewards[lo:hi] = batch.rewards
+        out.next_observations[lo:hi] = core.observe(rows)
+        out.dones[lo:hi] = batch.terminated
+        out.timeouts[lo:hi] = batch.truncated
+    return out
 
 
 def fill_replay_buffer(model: BaseAlgorithm, transitions: Transitions) -> int:
@@ -122,7 +175,7 @@ def fill_replay_buffer(model: BaseAlgorithm, transitions: Transitions) -> int:
         )
     buf.actions[:rows] = transitions.actions[:n].reshape(rows, n_envs, -1)
     buf.rewards[:rows] = transitions.rewards[:n].reshape(rows, n_envs)
-    buf.dones[:rows] = 0.0
+    buf.dones[:rows] = (transitions.dones[:n] | transitions.timeouts[:n]).reshape(rows, n_envs)
     if hasattr(buf, "timeouts"):
         buf.timeouts[:rows] = transitions.timeouts[:n].reshape(rows, n_envs)
     buf.pos = rows % buf.buffer_size
@@ -131,7 +184,7 @@ def fill_replay_buffer(model: BaseAlgorithm, transitions: Transitions) -> int:
 
 
 def pretrain(model: BaseAlgorithm, gradient_steps: int, batch_size: int | None = None) -> None:
-    """Run ``gradient_steps`` updates on the replay buffer's current content.
+    """Run ``gradient_steps`` of the model's own updates on its replay buffer's content.
 
     Args:
         model: An off-policy SB3 model with a filled replay buffer.

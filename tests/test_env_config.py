@@ -22,6 +22,8 @@ from recgym.errors import ConfigError, UnknownDatasetError
         ({"metric": "cos"}, "Did you mean 'cosine'"),
         ({"reward": "ratings"}, "Did you mean 'rating'"),
         ({"unrated_reward": 2.0}, "unrated_reward=2.0"),
+        ({"hit_discount": 0.0}, "hit_discount=0.0"),
+        ({"hit_discount": 1.5}, "hit_discount=1.5"),
         ({"allow_repeats": "yes"}, "allow_repeats='yes'"),
         ({"patience": 0}, "patience=0"),
         ({"render_mode": "rgb_array"}, "render_mode='rgb_array'"),

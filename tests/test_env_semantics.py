@@ -79,6 +79,30 @@ def env_with_user(user: int, **kwargs):
     raise AssertionError(f"user {user} in no split")
 
 
+def test_hit_discount_weighs_hits_by_how_far_ahead_they_come():
+    e = scenario_env(hit_discount=0.5)
+    e.reset(options={"user_id": int(e.episode_user_ids[0])})
+    # movie 3 is next (0 ahead), movie 6 has 3, 4, 5 ahead of it, then 3 is consumed and
+    # movie 6 has 4, 5 ahead
+    _, reward, *_, info = e.step(act(3, 6, 20))
+    assert reward == pytest.approx(W[0] * scale(5.0) + W[1] * scale(4.5) * 0.5**3)
+    _, reward, *_ = e.step(act(9, 21, 22))  # 4, 5, 7, 8 ahead (6 was consumed)
+    assert reward == pytest.approx(W[0] * scale(3.0) * 0.5**4)
+    plain = scenario_env()
+    plain.reset(options={"user_id": int(plain.episode_user_ids[0])})
+    assert plain.step(act(3, 6, 20))[1] == pytest.approx(W[0] * scale(5.0) + W[1] * scale(4.5))
+
+
+def test_hit_discount_counts_items_of_the_next_second_as_next():
+    log = [(1, 1), (2, 2), (3, 5), (4, 5), (5, 9)]
+    rows = [(u, m, 4.0, t) for u in range(1, 13) for m, t in log]
+    ds = Dataset.from_frame(frame(rows), movies(list(range(1, 31))), rating_range=(0.5, 5.0))
+    e = scenario_env(dataset=ds, hit_discount=0.5)
+    # movies 3 and 4 share the next second: both count as next; movie 5 has both ahead
+    e.reset(seed=0)
+    assert e.step(act(4, 5, 20))[1] == pytest.approx((W[0] + W[1] * 0.5**2) * scale(4.0))
+
+
 def test_top_rated_hits_score_one_and_bottom_rated_minus_one():
     rows = [(99, m, 5.0, m) for m in range(1, 6)] + [(98, m, 0.5, m) for m in range(1, 6)]
     ds = scenario_dataset(rows)

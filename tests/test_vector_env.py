@@ -104,12 +104,15 @@ def test_bad_actions_and_render():
     assert len(frames) == 2 and all("Recommended" in f for f in frames)
 
 
-@pytest.mark.parametrize("env_id", ["MovieRecSynthetic-v0", "MovieRec-v0"])
-def test_hit_heavy_rollouts_match(env_id, request):
+@pytest.mark.parametrize(
+    ("env_id", "hit_discount"),
+    [("MovieRecSynthetic-v0", 1.0), ("MovieRecSynthetic-v0", 0.8), ("MovieRec-v0", 1.0)],
+)
+def test_hit_heavy_rollouts_match(env_id, hit_discount, request):
     """Actions aimed at each user's upcoming items: many hits, multi-hit steps, ties."""
     if env_id == "MovieRec-v0":
         request.getfixturevalue("real_dir")
-    n, kw = 4, {"embedding_dim": 16}
+    n, kw = 4, {"embedding_dim": 16, "hit_discount": hit_discount}
     vec = gym.make_vec(env_id, num_envs=n, **kw)
     singles = [gym.make(env_id, **kw).unwrapped for _ in range(n)]
     vec.reset(seed=2)

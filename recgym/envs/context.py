@@ -42,6 +42,8 @@ class EnvContext:
         simulator: The rating model, for ``reward="simulator"``.
         group_end: For each interaction, the flat index just past the last interaction of the
             same user in the same second (``(n_ratings,)``): the "next items" of a step.
+        group_start: For each interaction, the flat index of the first interaction of the same
+            user in the same second.
         n_skipped_users: Users of the split without an episode (too short a history or future,
             or a log that would exhaust the catalogue).
     """
@@ -55,6 +57,7 @@ class EnvContext:
     scaled_ratings: np.ndarray
     simulator: RatingModel | None
     group_end: np.ndarray
+    group_start: np.ndarray
     n_skipped_users: int
 
     def episode_of_user(self, user_id: int, split_hint: str = "") -> int:
@@ -182,6 +185,7 @@ def build_context(
         scaled_ratings=ds.scale_ratings(ds.ratings),
         simulator=simulator,
         group_end=same_second_group_end(ds),
+        group_start=same_second_group_start(ds),
         n_skipped_users=episodes.n_skipped,
     )
     _MEMO[key] = ctx
@@ -190,15 +194,25 @@ def build_context(
     return ctx
 
 
-def same_second_group_end(ds: Dataset) -> np.ndarray:
-    """Per interaction, the flat index just past its (user, timestamp) group."""
+def _group_starts(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices where each (user, timestamp) group starts, and each interaction's group."""
     n = ds.n_ratings
     users = ds.interaction_users
     new = np.ones(n, dtype=bool)
     new[1:] = (users[1:] != users[:-1]) | (ds.timestamps[1:] != ds.timestamps[:-1])
-    starts = np.flatnonzero(new)
-    ends = np.append(starts[1:], n)
-    return ends[np.cumsum(new) - 1]
+    return np.flatnonzero(new), np.cumsum(new) - 1
+
+
+def same_second_group_end(ds: Dataset) -> np.ndarray:
+    """Per interaction, the flat index just past its (user, timestamp) group."""
+    starts, group = _group_starts(ds)
+    return np.append(starts[1:], ds.n_ratings)[group]
+
+
+def same_second_group_start(ds: Dataset) -> np.ndarray:
+    """Per interaction, the flat index of the first interaction of its (user, timestamp) group."""
+    starts, group = _group_starts(ds)
+    return starts[group]
 
 
 def _embeddings(

@@ -63,6 +63,8 @@ class ReplayCore:
         unrated_reward: Contribution of a slate item the user never rated.
         allow_repeats: Do not block items already shown.
         patience: Slates without a hit before the user leaves (``None``: never).
+        hit_discount: A hit's contribution is multiplied by ``hit_discount ** n``, ``n`` the
+            user's remaining future items logged in an earlier second than it (1.0: none).
     """
 
     def __init__(
@@ -75,6 +77,7 @@ class ReplayCore:
         unrated_reward: float,
         allow_repeats: bool,
         patience: int | None,
+        hit_discount: float = 1.0,
     ) -> None:
         """Allocate the per-slot arrays (no episode is started)."""
         ds = ctx.dataset
@@ -85,6 +88,7 @@ class ReplayCore:
             allow_repeats,
             patience,
         )
+        self.hit_discount = float(hit_discount)
         w = 1.0 / np.log2(np.arange(slate_size) + 2.0)
         self.weights = w / w.sum()
         longest = int(ds.user_lengths[ctx.episodes.users].max())
@@ -121,14 +125,30 @@ class ReplayCore:
         self.user_factors = np.zeros((n, rank))
 
     # --------------------------------------------------------------------- reset
-    def reset_slot(self, i: int, episode: int) -> None:
-        """Start ``episode`` in slot ``i``."""
+    def reset_slot(self, i: int, episode: int, future_start: int | None = None) -> None:
+        """Start ``episode`` in slot ``i``.
+
+        Args:
+            i: The slot.
+            episode: Index of the episode in the split.
+            future_start: Flat index at which the replayed future starts instead of the
+                episode's own (``None``), for a state later in the same log: everything the user
+                did before it is their history. Must lie in ``[episode start, episode end)``
+                with at least ``frame_size`` interactions before it.
+        """
         ctx, ds = self.ctx, self.ctx.dataset
         if self.episode[i] >= 0:  # forget the previous episode's future
             self.future_pos[i, ds.items[self.fs[i] : self.end[i]]] = -1
         ep = ctx.episodes
         u = int(ep.users[episode])
         start, fs, end = int(ds.indptr[u]), int(ep.future_start[episode]), int(ep.end[episode])
+        if future_start is not None:
+            if not fs <= future_start < end:
+                raise ConfigError(
+                    f"future_start={future_start} is outside episode {episode}'s window "
+                    f"[{fs}, {end})."
+                )
+            fs = int(future_start)
         n_hist, n_future = fs - start, end - fs
         self._unblock(i, slice(0, ds.n_items))
         self.consumed[i] = False
@@ -200,7 +220,9 @@ class ReplayCore:
             # multiply-and-sum (not BLAS), so a row's reward never depends on the batch.
             h = np.flatnonzero(any_hit)
             contrib = np.full((len(h), k), self.unrated_reward)
-            contrib[np.searchsorted(h, hr), hc] = ctx.scaled_ratings[hit_flat]
+            contrib[np.searchsorted(h, hr), hc] = ctx.scaled_ratings[hit_flat] * self._discounts(
+                rows[hr], hit_flat
+            )
             rewards[h] = (contrib * self.weights).sum(axis=1)
 
         consumed = self._consume(rows, fs, pos, hr, hc, any_hit)
@@ -268,7 +290,9 @@ class ReplayCore:
             hit_flat = fs + np.array([positions[j] for j in hit_ranks])
             hit_ratings[0, hit_ranks] = ds.ratings[hit_flat]
             contrib = np.full((1, k), self.unrated_reward)
-            contrib[0, hit_ranks] = scaled[hit_flat]
+            contrib[0, hit_ranks] = scaled[hit_flat] * self._discounts(
+                np.full(len(hit_ranks), row), hit_flat
+            )
             reward = (contrib * self.weights).sum(axis=1)[0]  # as the batched path sums
             consumed_pos = sorted(positions[j] for j in hit_ranks)
         else:
@@ -321,6 +345,18 @@ class ReplayCore:
             consumed=[consumed],
             n_left=np.array([n_left]),
         )
+
+    def _discounts(self, slots: np.ndarray, hit_flat: np.ndarray) -> np.ndarray | float:
+        """``hit_discount ** n`` per hit: ``n`` remaining future items of earlier seconds."""
+        if self.hit_discount == 1.0:
+            return 1.0
+        start = self.nxt[slots]
+        stop = self.ctx.group_start[hit_flat] - self.fs[slots]  # the hit's second begins here
+        ahead = [
+            np.count_nonzero(self.remaining[s, a:b])
+            for s, a, b in zip(slots.tolist(), start.tolist(), stop.tolist(), strict=True)
+        ]
+        return self.hit_discount ** np.asarray(ahead, dtype=np.float64)
 
     def _next_items(self, rows: np.ndarray, fs: np.ndarray) -> list[tuple[int, ...]]:
         """Per row, the remaining future items logged at the next timestamp."""

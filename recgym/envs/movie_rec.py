@@ -55,6 +55,11 @@ class MovieRecEnv(gym.Env):
     rating in ``F`` scaled to [-1, 1] if it is a hit, else ``unrated_reward`` (0); position
     weights ``w_p = 1 / log2(p + 2)`` are normalised to sum to 1, so a slate of top-rated hits
     scores 1 and a slate of hits rated at the bottom of the scale scores -1.
+    ``hit_discount=g`` (default 1.0: off) discounts a hit by how far ahead in the log it comes:
+    its contribution is multiplied by ``g ** n``, ``n`` the number of the user's remaining
+    future items logged in an earlier second than it, so a hit on the user's next items counts
+    fully and a hit far ahead little. It asks for what the ranking metrics measure (the next
+    items) rather than for any item of the user's future.
     ``reward="simulator"``: every slate item contributes its rating predicted by a biased matrix
     factorisation fitted on the train split (:mod:`recgym.simulator`), scaled the same way; the
     transition is unchanged.
@@ -109,6 +114,7 @@ class MovieRecEnv(gym.Env):
     * ``metric``: ``"dot"`` (default), ``"cosine"`` or ``"euclidean"``.
     * ``reward``: ``"rating"`` (default) or ``"simulator"``.
     * ``unrated_reward``: contribution of a slate item the user never rated (0.0), in [-1, 1].
+    * ``hit_discount``: discount of hits by how far ahead they come (1.0: none), in (0, 1].
     * ``allow_repeats``: turn the shown-item mask off (False).
     * ``patience``: slates without a hit before the user leaves (None: never).
     * ``backend``: decoder backend, ``"numpy"`` (default), ``"torch"`` or ``"faiss"``.
@@ -117,7 +123,8 @@ class MovieRecEnv(gym.Env):
 
     ## Version History
 
-    * v0: initial release.
+    * v0: initial release (``hit_discount`` added before release; its default, 1.0, is the
+      original reward).
 
     ## Registered Configurations
 
@@ -163,6 +170,7 @@ class MovieRecEnv(gym.Env):
         metric: str = "dot",
         reward: str = "rating",
         unrated_reward: float = 0.0,
+        hit_discount: float = 1.0,
         allow_repeats: bool = False,
         patience: int | None = None,
         backend: str = "numpy",
@@ -178,6 +186,14 @@ class MovieRecEnv(gym.Env):
             )
         if not isinstance(unrated_reward, (int, float)) or not -1.0 <= unrated_reward <= 1.0:
             raise ConfigError(f"unrated_reward={unrated_reward!r} must be a number in [-1, 1].")
+        if (
+            isinstance(hit_discount, bool)
+            or not isinstance(hit_discount, (int, float))
+            or not 0.0 < hit_discount <= 1.0
+        ):
+            raise ConfigError(
+                f"hit_discount={hit_discount!r} must be a number in (0, 1] (1.0: no discount)."
+            )
         if not isinstance(allow_repeats, (bool, np.bool_)):
             raise ConfigError(f"allow_repeats={allow_repeats!r} must be True or False.")
         check_int("patience", patience, optional=True)
@@ -201,6 +217,7 @@ class MovieRecEnv(gym.Env):
         self.slate_size = int(slate_size)
         self.reward_mode = reward
         self.unrated_reward = float(unrated_reward)
+        self.hit_discount = float(hit_discount)
         self.allow_repeats = bool(allow_repeats)
         self.patience = patience
         self.render_mode = render_mode
@@ -222,6 +239,7 @@ class MovieRecEnv(gym.Env):
             unrated_reward=self.unrated_reward,
             allow_repeats=self.allow_repeats,
             patience=patience,
+            hit_discount=self.hit_discount,
         )
         self._row = np.zeros(1, dtype=np.int64)
         self._last: dict[str, Any] | None = None

@@ -97,6 +97,7 @@ class MovieRecVectorEnv(VectorEnv):
             unrated_reward=t.unrated_reward,
             allow_repeats=t.allow_repeats,
             patience=t.patience,
+            hit_discount=t.hit_discount,
         )
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._obs = np.zeros(self.observation_space.shape, dtype=np.float32)

@@ -1,0 +1,360 @@
+"""The supervised anchor of the actor: full-softmax cross-entropy on logged train transitions.
+
+An actor maps an observation to a point ``a`` in the item-embedding space, which the environment
+decodes by scoring every item (``metric``: dot, cosine or euclidean). The anchor treats those
+scores as logits over the whole catalogue and asks them to put the user's logged next item
+first:
+
+* ``logits_i = exp(s) * score(e_i, a)``, with a learned log-temperature ``s``;
+* items the user already consumed get ``-inf``, as the environment masks them;
+* the target is uniform over the user's next items (every item of the next logged second,
+  as the evaluation counts them: :class:`agents.offline.Transitions`);
+* ``CE = -sum_i target_i log softmax(logits)_i``, averaged over the batch, plus
+  ``norm_weight * (|a| - 1)^2``, which keeps actions on the unit sphere of the item vectors
+  (the critic then sees actor actions and logged actions, item vectors, on one scale, and
+  ``tanh`` stays out of saturation).
+
+No sampled negatives: every item is in the softmax. :func:`pretrain_actor` fits an SB3 model's
+actor with it (DDPG/TD3: the deterministic actor; SAC: ``tanh`` of its mean action), early
+stopped on validation users; :func:`warm_up_critic` then fits the critic to that actor on the
+same transitions (fitted Q evaluation) before online learning starts; the anchored algorithms of
+:mod:`agents.anchored` keep the cross-entropy in the actor loss while they fine-tune.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.sac import SAC
+from torch import nn
+from tqdm.auto import tqdm
+
+from agents.offline import Transitions
+from recgym.envs import MovieRecEnv
+from recgym.errors import ConfigError
+
+
+def item_scores(actions: torch.Tensor, items: torch.Tensor, metric: str) -> torch.Tensor:
+    """The decoder's score of every item for each action, in torch (``(B, n_items)``).
+
+    The same formulas as :mod:`recgym.ranking`: ``dot`` ``a . e``; ``cosine`` ``a . e / (|a||e|)``;
+    ``euclidean`` ``-|a - e|^2``.
+    """
+    if metric == "dot":
+        return actions @ items.T
+    if metric == "cosine":
+        return nn.functional.normalize(actions, dim=1) @ nn.functional.normalize(items, dim=1).T
+    if metric == "euclidean":
+        return (
+            2 * actions @ items.T
+            - (actions * actions).sum(1, keepdim=True)
+            - (items * items).sum(1)[None, :]
+        )
+    raise ConfigError(f"metric={metric!r} has no torch scorer; use dot, cosine or euclidean.")
+
+
+def policy_action(model: BaseAlgorithm, observations: torch.Tensor) -> torch.Tensor:
+    """The model's deterministic action, differentiable (SAC: ``tanh`` of the mean action)."""
+    if isinstance(model, SAC):
+        mean, _, _ = model.actor.get_action_dist_params(observations)
+        return torch.tanh(mean)
+    return model.actor(observations)
+
+
+def actor_parameters(model: BaseAlgorithm) -> list[nn.Parameter]:
+    """The parameters that :func:`policy_action` depends on."""
+    return list(model.actor.parameters())
+
+
+@dataclass
+class LoggedBatch:
+    """A minibatch of logged transitions for the cross-entropy (tensors on the model's device).
+
+    Attributes:
+        observations: ``(B, obs_dim)``.
+        consumed: ``(B, n_items)`` bool, the items each user consumed before the step.
+        targets: ``(B, n_items)`` float, the next-item distribution (rows sum to 1).
+    """
+
+    observations: torch.Tensor
+    consumed: torch.Tensor
+    targets: torch.Tensor
+
+
+class BCAnchor(nn.Module):
+    """Full-softmax cross-entropy of actions against the logged next items (see module).
+
+    Args:
+        env: The TRAIN environment the transitions come from (its embeddings, metric, data).
+        transitions: :func:`agents.offline.logged_transitions` of ``env``.
+        device: Torch device of the model.
+        norm_weight: Weight of ``(|a| - 1)^2`` (0 turns it off).
+        next_items: ``"second"`` (every item of the next logged second is a target, as the
+            evaluation counts them) or ``"one"`` (the logged item only).
+        seed: Seed of the minibatch sampling.
+    """
+
+    def __init__(
+        self,
+        env: MovieRecEnv,
+        transitions: Transitions,
+        device: torch.device | str = "cpu",
+        *,
+        norm_weight: float = 0.1,
+        next_items: str = "second",
+        seed: int = 0,
+    ) -> None:
+        """Put the item vectors on ``device``; the log-temperature starts at log(10)."""
+        super().__init__()
+        env = getattr(env, "unwrapped", env)
+        if next_items not in ("second", "one"):
+            raise ConfigError(f"next_items={next_items!r}; choose 'second' or 'one'.")
+        if not norm_weight >= 0:
+            raise ConfigError(f"norm_weight={norm_weight!r} must be >= 0.")
+        if len(transitions) == 0:
+            raise ConfigError("No logged transitions: the train split has no episode.")
+        ctx = env.context
+        self.transitions = transitions
+        self.metric = ctx.ranker.metric
+        self.n_items = ctx.dataset.n_items
+        self.dataset_items = ctx.dataset.items
+        self.norm_weight = float(norm_weight)
+        self.next_items = next_items
+        self.device = torch.device(device)
+        self.register_buffer("items", torch.as_tensor(ctx.embeddings, dtype=torch.float32))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+        self.rng = np.random.default_rng(seed)
+        self.to(self.device)
+
+    def __len__(self) -> int:
+        """Number of logged transitions."""
+        return len(self.transitions)
+
+    def batch(self, index: np.ndarray) -> LoggedBatch:
+        """The transitions ``index`` as tensors: observations, consumed masks, targets."""
+        t = self.transitions
+        b = len(index)
+        starts, steps = t.history_starts[index], t.steps[index]
+        consumed = _ranges_mask(self.dataset_items, starts, steps, b, self.n_items)
+        if self.next_items == "second":
+            ends = t.next_ends[index]
+        else:
+            ends = steps + 1
+        targets = _ranges_mask(self.dataset_items, steps, ends, b, self.n_items).astype(np.float32)
+        targets /= targets.sum(axis=1, keepdims=True)
+        return LoggedBatch(
+            observations=torch.as_tensor(t.observations[index], device=self.device),
+            consumed=torch.as_tensor(consumed, device=self.device),
+            targets=torch.as_tensor(targets, device=self.device),
+        )
+
+    def sample(self, batch_size: int) -> LoggedBatch:
+        """A uniform minibatch (with replacement across calls)."""
+        return self.batch(self.rng.integers(len(self), size=batch_size))
+
+    def logits(self, actions: torch.Tensor, consumed: torch.Tensor) -> torch.Tensor:
+        """Scaled item scores, consumed items at ``-inf``."""
+        scores = item_scores(actions, self.items, self.metric) * self.log_scale.exp()
+        return scores.masked_fill(consumed, float("-inf"))
+
+    def loss(self, actions: torch.Tensor, batch: LoggedBatch) -> torch.Tensor:
+        """Cross-entropy plus the norm term, averaged over the batch."""
+        logp = torch.log_softmax(self.logits(actions, batch.consumed), dim=1)
+        # targets are never consumed items, so 0 * -inf never occurs
+        ce = -(batch.targets * logp.masked_fill(batch.consumed, 0.0)).sum(1).mean()
+        if self.norm_weight:
+            ce = ce + self.norm_weight * ((actions.norm(dim=1) - 1.0) ** 2).mean()
+        return ce
+
+
+def _ranges_mask(
+    items: np.ndarray, starts: np.ndarray, stops: np.ndarray, rows: int, n_items: int
+) -> np.ndarray:
+    """``(rows, n_items)`` bool: row ``j`` marks ``items[starts[j]:stops[j]]``."""
+    lengths = stops - starts
+    row = np.repeat(np.arange(rows), lengths)
+    flat = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    mask = np.zeros((rows, n_items), dtype=bool)
+    mask[row, items[flat]] = True
+    return mask
+
+
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain_actor` did.
+
+    Attributes:
+        epochs: Epochs run.
+        best_epoch: The epoch whose weights were kept (by validation NDCG, else the last).
+        losses: Mean training loss per epoch.
+        val_ndcg: Validation NDCG@k per epoch (empty without a validation env).
+        seconds: Wall time.
+    """
+
+    epochs: int = 0
+    best_epoch: int = 0
+    losses: list[float] = field(default_factory=list)
+    val_ndcg: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def pretrain_actor(
+    model: BaseAlgorithm,
+    anchor: BCAnchor,
+    *,
+    epochs: int = 5,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    val_env: MovieRecEnv | None = None,
+    val_users: int | None = None,
+    patience: int = 2,
+    progress: bool | None = None,
+) -> PretrainResult:
+    """Fit the model's actor to the logged next items (behaviour cloning, see module).
+
+    Each epoch passes once over the transitions in a seeded random order. With ``val_env`` the
+    policy is evaluated on its users after every epoch (NDCG@k, :func:`agents.evaluate`), the
+    best epoch's weights are kept and training stops after ``patience`` epochs without a gain.
+    The target actor (DDPG/TD3) is set to the result.
+
+    Args:
+        model: A DDPG, TD3 or SAC model (plain or anchored).
+        anchor: The cross-entropy and its transitions.
+        epochs: Maximum passes over the transitions.
+        batch_size: Minibatch size.
+        learning_rate: Adam's step size.
+        val_env: Validation environment for early stopping (``split="val"``).
+        val_users: Evaluate only the first users of ``val_env`` (``None``: all).
+        patience: Epochs without a validation gain before stopping.
+        progress: Show a progress bar (``None``: only on a terminal).
+
+    Returns:
+        What was run and measured.
+    """
+    import time
+
+    from agents.evaluate import evaluate
+    from agents.policies import AgentPolicy
+
+    if epochs < 1 or batch_size < 1 or not learning_rate > 0:
+        raise ConfigError(
+            f"epochs={epochs}, batch_size={batch_size} and learning_rate={learning_rate} must be "
+            "positive."
+        )
+    if val_env is not None and getattr(val_env, "unwrapped", val_env).context.split_name == "train":
+        raise ConfigError("val_env replays the train split; make it with split='val'.")
+    start = time.perf_counter()
+    params = actor_parameters(model)
+    optimizer = torch.optim.Adam([*params, anchor.log_scale], lr=learning_rate)
+    result = PretrainResult()
+    best, best_state = -math.inf, None
+    n = len(anchor)
+    steps_per_epoch = -(-n // batch_size)
+    disable = None if progress is None else not progress
+    bar = tqdm(total=epochs * steps_per_epoch, desc="actor pre-training", disable=disable)
+    model.policy.set_training_mode(True)
+    for epoch in range(epochs):
+        order = anchor.rng.permutation(n)
+        total = 0.0
+        for lo in range(0, n, batch_size):
+            batch = anchor.batch(order[lo : lo + batch_size])
+            loss = anchor.loss(policy_action(model, batch.observations), batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch.observations)
+            bar.update()
+        result.losses.append(total / n)
+        result.epochs = epoch + 1
+        if val_env is None:
+            result.best_epoch = epoch
+            continue
+        model.policy.set_training_mode(False)
+        ndcg = evaluate(AgentPolicy(model), val_env, max_users=val_users, progress=False)
+        model.policy.set_training_mode(True)
+        score = ndcg.summary["ndcg"][0]
+        result.val_ndcg.append(score)
+        bar.set_postfix(loss=f"{result.losses[-1]:.3f}", val_ndcg=f"{score:.4f}")
+        if score > best:
+            best, result.best_epoch = score, epoch
+            best_state = copy.deepcopy(model.actor.state_dict()), anchor.log_scale.item()
+        elif epoch - result.best_epoch >= patience:
+            break
+    bar.close()
+    if best_state is not None:
+        model.actor.load_state_dict(best_state[0])
+        with torch.no_grad():
+            anchor.log_scale.fill_(best_state[1])
+    if getattr(model, "actor_target", None) is not None:
+        model.actor_target.load_state_dict(model.actor.state_dict())
+    model.policy.set_training_mode(False)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def logged_samples(anchor: BCAnchor, index: np.ndarray) -> ReplayBufferSamples:
+    """The transitions ``index`` in SB3's replay-sample form (for critic updates)."""
+    t, dev = anchor.transitions, anchor.device
+
+    def tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x, dtype=np.float32), device=dev)
+
+    done = t.dones[index] & ~t.timeouts[index]
+    return ReplayBufferSamples(
+        observations=tensor(t.observations[index]),
+        actions=tensor(t.actions[index]),
+        next_observations=tensor(t.next_observations[index]),
+        dones=tensor(done)[:, None],
+        rewards=tensor(t.rewards[index])[:, None],
+    )
+
+
+def warm_up_critic(
+    model: BaseAlgorithm,
+    anchor: BCAnchor,
+    steps: int,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+) -> list[float]:
+    """Fit the critic to the current (fixed) actor on the logged transitions: fitted Q evaluation.
+
+    Each step is the model's own critic update (:meth:`agents.anchored.AnchoredMixin.critic_step`:
+    TD3's clipped double-Q target with the target actor, SAC's soft target) on a uniform
+    minibatch of logged transitions, then the Polyak update of the target critic. The actor is
+    not changed.
+
+    Args:
+        model: An anchored DDPG, TD3 or SAC (:mod:`agents.anchored`).
+        anchor: Holds the logged transitions.
+        steps: Critic updates.
+        batch_size: Minibatch size (default: the model's).
+        progress: Show a progress bar (``None``: only on a terminal).
+
+    Returns:
+        The critic loss of every 100th step.
+    """
+    if not hasattr(model, "critic_step"):
+        raise ConfigError(
+            f"{type(model).__name__} has no critic_step; build the model with recipe='anchored' "
+            "(agents.anchored) to warm up its critic."
+        )
+    if steps < 0:
+        raise ConfigError(f"steps={steps} must be >= 0.")
+    batch_size = batch_size or model.batch_size
+    model.policy.set_training_mode(True)
+    losses = []
+    disable = None if progress is None else not progress
+    for step in tqdm(range(steps), desc="critic warm-up", disable=disable):
+        index = anchor.rng.integers(len(anchor), size=batch_size)
+        loss = model.critic_step(logged_samples(anchor, index))
+        model.update_critic_target()
+        if step % 100 == 0:
+            losses.append(loss)
+    model.policy.set_training_mode(False)
+    return losses

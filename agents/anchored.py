@@ -1,0 +1,352 @@
+"""DDPG, TD3 and SAC whose actor keeps a supervised anchor while it learns from the critic.
+
+The SB3 algorithms, with one change to the actor update (TD3+BC, Fujimoto & Gu 2021, with the
+full-softmax cross-entropy of :class:`agents.anchor.BCAnchor` as the behaviour-cloning term):
+
+* DDPG/TD3: ``loss = -critic_weight * Q(s, pi(s)) / mean|Q| + CE(pi(s_logged))``
+* SAC: ``loss = critic_weight * mean(alpha log pi(a|s) - Q(s, a)) / mean|Q|``
+  ``+ CE(tanh(mu(s_logged)))``
+
+``s`` is a minibatch of the replay buffer (online experience), ``s_logged`` one of the logged
+train transitions; ``mean|Q|`` is taken over the minibatch and not differentiated, so
+``critic_weight`` (lambda) is scale-free. ``critic_weight=0`` keeps the behaviour-cloned actor
+and learns only the critic; without an anchor the update is SB3's own. The critic update is
+SB3's, unchanged. :meth:`AnchoredMixin.critic_step` is also what
+:func:`agents.anchor.warm_up_critic` runs on logged transitions before online learning.
+
+The models save and load as ordinary SB3 zips (``model.save``, ``AnchoredTD3.load``). The
+anchor, which holds the logged transitions, is not saved: attach one with
+:meth:`AnchoredMixin.set_anchor` to continue training a loaded model with its anchor.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
+from stable_baselines3.common.utils import polyak_update
+from torch.nn import functional as F
+
+from agents.anchor import BCAnchor, policy_action
+from recgym.errors import ConfigError
+
+RECIPE = "anchored"
+
+
+class AnchoredMixin:
+    """What the anchored DDPG, TD3 and SAC share (see the module docstring).
+
+    Attributes:
+        anchor: The cross-entropy term, or ``None`` (SB3's actor loss).
+        critic_weight: Lambda, the weight of the normalised critic term (>= 0).
+        recipe: ``"anchored"``, saved with the model so that loading checks it.
+        algorithm: ``"ddpg"``, ``"td3"`` or ``"sac"``, saved too (:func:`load_agent`).
+    """
+
+    anchor: BCAnchor | None
+    critic_weight: float
+    recipe: str = RECIPE
+    sb3_name: str = ""  # the SB3 class this one extends, for messages
+
+    def _init_anchor(self, anchor: BCAnchor | None, critic_weight: float) -> None:
+        if not isinstance(critic_weight, (int, float)) or not critic_weight >= 0:
+            raise ConfigError(
+                f"critic_weight={critic_weight!r} must be a number >= 0 (0: keep the "
+                "behaviour-cloned actor; 1-5 are typical)."
+            )
+        self.critic_weight = float(critic_weight)
+        self.recipe = RECIPE
+        self.algorithm = self.sb3_name.lower()
+        self.anchor = None
+        if anchor is not None:
+            self.set_anchor(anchor)
+
+    def set_anchor(self, anchor: BCAnchor | None) -> None:
+        """Attach (or with ``None`` detach) the cross-entropy term of the actor loss."""
+        if anchor is not None:
+            want = int(np.prod(self.observation_space.shape))
+            got = anchor.transitions.observations.shape[1]
+            if got != want:
+                raise ConfigError(
+                    f"The anchor's transitions have observations of size {got}; the model "
+                    f"expects {want}. Build both from the same environment settings."
+                )
+            anchor.to(self.device)
+            anchor.device = self.device
+        self.anchor = anchor
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "anchor", "_ce_losses"]
+
+    def _anchored_actor_loss(self, rl_loss: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """``critic_weight * rl_loss / mean|Q| + CE`` (``rl_loss`` alone without an anchor)."""
+        if self.anchor is None:
+            return rl_loss
+        batch = self.anchor.sample(self.batch_size)
+        ce = self.anchor.loss(policy_action(self, batch.observations), batch)
+        self._ce_losses.append(ce.item())
+        if self.critic_weight == 0:
+            return ce
+        scale = self.critic_weight / q.abs().mean().detach().clamp_min(1e-6)
+        return scale * rl_loss + ce
+
+    @classmethod
+    def load(
+        cls,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """SB3's ``load``, refusing a zip saved by another recipe (plain SB3, say)."""
+        if isinstance(path, (str, os.PathLike)):
+            data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+            recipe = (data or {}).get("recipe", "sb3")
+            if recipe != RECIPE:
+                raise ConfigError(
+                    f"{os.fspath(path)!r} was saved by recipe {recipe!r}, not {RECIPE!r}: load "
+                    f"it with stable_baselines3.{cls.sb3_name}.load, or with "
+                    "agents.anchored.load_agent, which picks the class from the file."
+                )
+        return super().load(path, *args, **kwargs)
+
+
+class AnchoredTD3(AnchoredMixin, TD3):
+    """TD3 with the anchored actor loss (see the module docstring).
+
+    Args:
+        *args: TD3's arguments.
+        anchor: The cross-entropy term (``None``: SB3's actor loss until one is set).
+        critic_weight: Lambda of the normalised critic term (default 1.0).
+        **kwargs: TD3's keyword arguments.
+    """
+
+    sb3_name = "TD3"
+
+    def __init__(
+        self,
+        *args: Any,
+        anchor: BCAnchor | None = None,
+        critic_weight: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        """Build TD3, then attach the anchor."""
+        super().__init__(*args, **kwargs)
+        self._init_anchor(anchor, critic_weight)
+
+    def critic_step(self, data: ReplayBufferSamples) -> float:
+        """One TD3 critic update on ``data`` (SB3's target: clipped double Q, smoothed)."""
+        discounts = data.discounts if data.discounts is not None else self.gamma
+        with torch.no_grad():
+            noise = data.actions.clone().data.normal_(0, self.target_policy_noise)
+            noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+            next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
+            next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            next_q, _ = torch.min(next_q, dim=1, keepdim=True)
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+        current = self.critic(data.observations, data.actions)
+        loss = sum(F.mse_loss(q, target_q) for q in current)
+        self.critic.optimizer.zero_grad()
+        loss.backward()
+        self.critic.optimizer.step()
+        return float(loss.item())
+
+    def update_critic_target(self) -> None:
+        """Polyak-average the critic into its target (and copy batch-norm statistics)."""
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        polyak_update(self.critic_batch_norm_stats, self.critic_batch_norm_stats_target, 1.0)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """SB3's TD3 update with the anchored actor loss."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        actor_losses, critic_losses, self._ce_losses = [], [], []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            critic_losses.append(self.critic_step(data))
+            if self._n_updates % self.policy_delay == 0:
+                q = self.critic.q1_forward(data.observations, self.actor(data.observations))
+                loss = self._anchored_actor_loss(-q.mean(), q)
+                actor_losses.append(loss.item())
+                self.actor.optimizer.zero_grad()
+                loss.backward()
+                self.actor.optimizer.step()
+                self.update_critic_target()
+                polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+                polyak_update(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
+        _record(self, actor_losses, critic_losses)
+
+
+class AnchoredDDPG(AnchoredTD3):
+    """DDPG with the anchored actor loss: TD3 with one critic, no delay, no target smoothing.
+
+    As SB3's ``DDPG`` is its ``TD3`` with those three settings, so is this class.
+
+    Args:
+        *args: DDPG's arguments.
+        anchor: The cross-entropy term.
+        critic_weight: Lambda of the normalised critic term (default 1.0).
+        **kwargs: DDPG's keyword arguments.
+    """
+
+    sb3_name = "DDPG"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Build with DDPG's settings."""
+        policy_kwargs = dict(kwargs.pop("policy_kwargs", None) or {})
+        policy_kwargs.setdefault("n_critics", 1)
+        super().__init__(
+            *args,
+            policy_delay=1,
+            target_policy_noise=0.0,
+            target_noise_clip=0.0,
+            policy_kwargs=policy_kwargs,
+            **kwargs,
+        )
+
+
+class AnchoredSAC(AnchoredMixin, SAC):
+    """SAC with the anchored actor loss (see the module docstring).
+
+    Args:
+        *args: SAC's arguments.
+        anchor: The cross-entropy term (on ``tanh`` of the mean action).
+        critic_weight: Lambda of the normalised critic term (default 1.0).
+        **kwargs: SAC's keyword arguments.
+    """
+
+    sb3_name = "SAC"
+
+    def __init__(
+        self,
+        *args: Any,
+        anchor: BCAnchor | None = None,
+        critic_weight: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        """Build SAC, then attach the anchor."""
+        super().__init__(*args, **kwargs)
+        self._init_anchor(anchor, critic_weight)
+
+    def _ent_coef(self) -> torch.Tensor:
+        if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            return torch.exp(self.log_ent_coef.detach())
+        return self.ent_coef_tensor
+
+    def critic_step(self, data: ReplayBufferSamples) -> float:
+        """One SAC critic update on ``data`` (SB3's soft target, the current entropy weight)."""
+        discounts = data.discounts if data.discounts is not None else self.gamma
+        ent_coef = self._ent_coef()
+        with torch.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(data.next_observations)
+            next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1)
+            next_q, _ = torch.min(next_q, dim=1, keepdim=True)
+            next_q = next_q - ent_coef * next_log_prob.reshape(-1, 1)
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+        current = self.critic(data.observations, data.actions)
+        loss = 0.5 * sum(F.mse_loss(q, target_q) for q in current)
+        self.critic.optimizer.zero_grad()
+        loss.backward()
+        self.critic.optimizer.step()
+        return float(loss.item())
+
+    def update_critic_target(self) -> None:
+        """Polyak-average the critic into its target (and copy batch-norm statistics)."""
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        """SB3's SAC update with the anchored actor loss."""
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers.append(self.ent_coef_optimizer)
+        self._update_learning_rate(optimizers)
+        actor_losses, critic_losses, ent_coefs, self._ce_losses = [], [], [], []
+        for step in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            if self.use_sde:
+                self.actor.reset_noise()
+            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+            log_prob = log_prob.reshape(-1, 1)
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                ent_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
+                self.ent_coef_optimizer.zero_grad()
+                ent_loss.backward()
+                self.ent_coef_optimizer.step()
+            ent_coef = self._ent_coef()
+            ent_coefs.append(ent_coef.item())
+            critic_losses.append(self.critic_step(data))
+            q = torch.cat(self.critic(data.observations, actions_pi), dim=1)
+            min_q, _ = torch.min(q, dim=1, keepdim=True)
+            loss = self._anchored_actor_loss((ent_coef * log_prob - min_q).mean(), min_q)
+            actor_losses.append(loss.item())
+            self.actor.optimizer.zero_grad()
+            loss.backward()
+            self.actor.optimizer.step()
+            if step % self.target_update_interval == 0:
+                self.update_critic_target()
+        self._n_updates += gradient_steps
+        self.logger.record("train/ent_coef", float(np.mean(ent_coefs)))
+        _record(self, actor_losses, critic_losses)
+
+
+def _record(model: Any, actor_losses: list[float], critic_losses: list[float]) -> None:
+    model.logger.record("train/n_updates", model._n_updates, exclude="tensorboard")
+    if actor_losses:
+        model.logger.record("train/actor_loss", float(np.mean(actor_losses)))
+    if model._ce_losses:
+        model.logger.record("train/anchor_ce", float(np.mean(model._ce_losses)))
+    model.logger.record("train/critic_loss", float(np.mean(critic_losses)))
+
+
+ANCHORED: dict[str, type[AnchoredMixin]] = {
+    "ddpg": AnchoredDDPG,
+    "td3": AnchoredTD3,
+    "sac": AnchoredSAC,
+}
+
+
+def saved_recipe(path: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """``(recipe, algorithm)`` of a saved model: ``("anchored", "td3")``, ``("sb3", None)``..."""
+    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
+    data = data or {}
+    return data.get("recipe", "sb3"), data.get("algorithm")
+
+
+def load_agent(
+    path: str | os.PathLike[str], algo: str | None = None, device: str = "auto", **kwargs: Any
+) -> Any:
+    """Load a saved model with the class that saved it.
+
+    Args:
+        path: The ``.zip``.
+        algo: ``"ddpg"``, ``"td3"``, ``"sac"`` or ``"dqn"``: needed for a plain SB3 zip, checked
+            against an anchored one.
+        device: Torch device.
+        **kwargs: Passed to SB3's ``load`` (``env=...``).
+
+    Raises:
+        ConfigError: If ``algo`` is missing for a plain zip or contradicts the file.
+    """
+    from agents.factory import ALGOS
+
+    recipe, saved_algo = saved_recipe(path)
+    if recipe == RECIPE:
+        if algo is not None and algo != saved_algo:
+            raise ConfigError(
+                f"{os.fspath(path)!r} holds an anchored {saved_algo!r} model, not {algo!r}."
+            )
+        return ANCHORED[saved_algo].load(path, device=device, **kwargs)
+    if algo not in ALGOS:
+        raise ConfigError(
+            f"{os.fspath(path)!r} is a plain SB3 model: pass algo= one of {list(ALGOS)}."
+        )
+    return ALGOS[algo].load(path, device=device, **kwargs)

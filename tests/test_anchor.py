@@ -1,0 +1,255 @@
+"""The anchored recipe: behaviour cloning, critic warm-up, anchored SB3 agents, Wolpertinger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import frame, movies, scenario_env
+
+from agents import evaluate, make_agent
+from agents.anchor import BCAnchor, item_scores, pretrain_actor, warm_up_critic
+from agents.anchored import AnchoredDDPG, AnchoredSAC, AnchoredTD3, load_agent
+from agents.encoders import AttentionEncoder, GRUEncoder, split_observation
+from agents.offline import logged_transitions
+from agents.policies import AgentPolicy
+from agents.wolpertinger import WolpertingerPolicy
+from recgym.data import Dataset
+from recgym.envs import MovieRecEnv
+from recgym.errors import ConfigError
+
+N_ITEMS, DIM = 200, 16
+TINY = {"learning_starts": 0, "batch_size": 64, "policy_kwargs": {"net_arch": [64, 64]}}
+
+
+def planted_dataset(n_users: int = 120, length: int = 14, seed: int = 0) -> Dataset:
+    """Every user rates consecutive movies: item i is always followed by item i + 1."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(1, n_users + 1):
+        first = int(rng.integers(1, N_ITEMS - length + 2))
+        rows += [(u, first + j, 4.0, 100 * j) for j in range(length)]
+    return Dataset.from_frame(frame(rows), movies(list(range(1, N_ITEMS + 1))), name="planted")
+
+
+def ring_embeddings() -> np.ndarray:
+    """Items on a circle, in order.
+
+    A slate around item i holds its neighbours, so the next items of a user's run are hit, and
+    consumed, in log order, and the rule keeps holding.
+    """
+    angle = 2 * np.pi * np.arange(N_ITEMS) / N_ITEMS
+    emb = np.zeros((N_ITEMS, DIM), dtype=np.float32)
+    emb[:, 0], emb[:, 1] = np.cos(angle), np.sin(angle)
+    return emb
+
+
+@pytest.fixture(scope="module")
+def planted():
+    ds = planted_dataset()
+    emb = ring_embeddings()
+    kw = {"dataset": ds, "embedding": emb, "frame_size": 3, "slate_size": 10}
+    return {split: MovieRecEnv(split=split, **kw) for split in ("train", "val", "test")}
+
+
+def anchored(planted, algo="td3", seed=0, **kw):
+    train = planted["train"]
+    model = make_agent(algo, train, recipe="anchored", seed=seed, device="cpu", **{**TINY, **kw})
+    return model, BCAnchor(train, logged_transitions(train), seed=seed)
+
+
+def test_logged_transitions_are_environment_steps(planted):
+    env = planted["train"]
+    t = logged_transitions(env)
+    ep = env.context.episodes
+    assert len(t) == int((ep.end - ep.future_start).sum())
+    for e in range(3):  # at an episode's start the env is in the logged state
+        obs, _ = env.reset(options={"episode": e})
+        j = int(np.flatnonzero(t.steps == ep.future_start[e])[0])
+        np.testing.assert_array_equal(obs, t.observations[j])
+        next_obs, reward, _, truncated, info = env.step(t.actions[j])
+        np.testing.assert_array_equal(next_obs, t.next_observations[j])
+        assert reward == pytest.approx(float(t.rewards[j]))
+        assert truncated == bool(t.timeouts[j])
+        assert t.items[j] in info["consumed"]
+    with pytest.raises(ConfigError, match="train split"):
+        logged_transitions(planted["test"])
+
+
+def test_behaviour_cloning_learns_the_planted_rule(planted):
+    torch.manual_seed(0)
+    model, anchor = anchored(planted)
+    before = evaluate(AgentPolicy(model), planted["test"], progress=False).summary["hr"][0]
+    result = pretrain_actor(model, anchor, epochs=40, learning_rate=3e-3, progress=False)
+    after = evaluate(AgentPolicy(model), planted["test"], progress=False).summary["hr"][0]
+    assert result.losses[-1] < result.losses[0]
+    assert before < 0.6 and after >= 0.95
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(planted):
+    model, anchor = anchored(planted)
+    result = pretrain_actor(model, anchor, epochs=6, val_env=planted["val"], patience=1,
+                            progress=False)  # fmt: skip
+    assert len(result.val_ndcg) == result.epochs
+    assert result.val_ndcg[result.best_epoch] == max(result.val_ndcg)
+    kept = evaluate(AgentPolicy(model), planted["val"], progress=False).summary["ndcg"][0]
+    assert kept == pytest.approx(max(result.val_ndcg))
+    with pytest.raises(ConfigError, match="split='val'"):
+        pretrain_actor(model, anchor, epochs=1, val_env=planted["train"], progress=False)
+
+
+def test_anchor_masks_consumed_items_and_targets_next_second(planted):
+    env = planted["train"]
+    t = logged_transitions(env)
+    anchor = BCAnchor(env, t)
+    j = np.arange(5)
+    batch = anchor.batch(j)
+    items = env.dataset.items
+    for row, k in enumerate(j):
+        consumed = set(items[t.history_starts[k] : t.steps[k]].tolist())
+        assert set(np.flatnonzero(batch.consumed[row].numpy()).tolist()) == consumed
+        assert np.flatnonzero(batch.targets[row].numpy()).tolist() == [t.items[k]]
+    logits = anchor.logits(torch.ones(5, DIM), batch.consumed)
+    assert torch.isinf(logits[batch.consumed]).all()
+    assert torch.isfinite(logits[~batch.consumed]).all()
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+def test_item_scores_rank_like_the_decoder(metric):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(40, 6)).astype(np.float32)
+    actions = rng.normal(size=(3, 6)).astype(np.float32)
+    from recgym.ranking import Ranker
+
+    ranker = Ranker(vectors, metric=metric)
+    torch_scores = item_scores(torch.as_tensor(actions), torch.as_tensor(vectors), metric)
+    np.testing.assert_allclose(torch_scores.numpy(), ranker.scores(actions), rtol=1e-4, atol=1e-4)
+
+
+def test_critic_warm_up_fits_logged_rewards_and_leaves_the_actor():
+    # the scenario's users share one log, so a state tells where in it the user is, and with
+    # gamma 0 the critic must predict the reward of each logged action exactly
+    env = scenario_env()
+    model = make_agent("td3", env, recipe="anchored", seed=0, device="cpu", gamma=0.0,
+                       **{**TINY, "batch_size": 32})  # fmt: skip
+    anchor = BCAnchor(env, logged_transitions(env), seed=0)
+    actor = [p.detach().clone() for p in model.actor.parameters()]
+    losses = warm_up_critic(model, anchor, 600, progress=False)
+    assert losses[-1] < losses[0]
+    for a, b in zip(actor, model.actor.parameters(), strict=True):
+        assert torch.equal(a, b)
+    t = anchor.transitions
+    q = model.critic.q1_forward(torch.as_tensor(t.observations), torch.as_tensor(t.actions))
+    error = np.abs(q.detach().numpy().ravel() - t.rewards)
+    assert error.max() < 0.05 < np.abs(t.rewards - t.rewards.mean()).mean()
+
+
+@pytest.mark.parametrize("cls", [AnchoredDDPG, AnchoredTD3, AnchoredSAC])
+def test_anchored_agents_train_save_and_load(planted, cls, tmp_path):
+    algo = {AnchoredDDPG: "ddpg", AnchoredTD3: "td3", AnchoredSAC: "sac"}[cls]
+    model, anchor = anchored(planted, algo, critic_weight=2.5)
+    assert type(model) is cls
+    model.set_anchor(anchor)
+    model.learn(150)
+    assert model.logger.name_to_value["train/anchor_ce"] > 0
+    model.save(tmp_path / "m.zip")
+    loaded = cls.load(tmp_path / "m.zip", device="cpu")
+    assert loaded.critic_weight == 2.5 and loaded.anchor is None
+    obs = planted["test"].reset(seed=0)[0][None].repeat(4, 0)
+    np.testing.assert_array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
+    assert type(load_agent(tmp_path / "m.zip", device="cpu")) is cls
+
+
+def test_same_seed_same_weights(planted):
+    def run():
+        model, anchor = anchored(planted, "td3", seed=5)
+        pretrain_actor(model, anchor, epochs=1, progress=False)
+        warm_up_critic(model, anchor, 20, progress=False)
+        model.set_anchor(anchor)
+        model.learn(100)
+        return [p.detach().numpy().copy() for p in model.policy.parameters()]
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        for a, b in zip(run(), run(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_bad_input(planted, tmp_path):
+    with pytest.raises(ConfigError, match="critic_weight=-1"):
+        anchored(planted, critic_weight=-1.0)
+    plain = make_agent("td3", planted["train"], seed=0, device="cpu", **TINY)
+    plain.save(tmp_path / "plain.zip")
+    with pytest.raises(ConfigError, match="recipe 'sb3'"):
+        AnchoredTD3.load(tmp_path / "plain.zip")
+    assert type(load_agent(tmp_path / "plain.zip", algo="td3")).__name__ == "TD3"
+    with pytest.raises(ConfigError, match="recipe="):
+        make_agent("td3", planted["train"], recipe="anchord")
+    env = planted["test"]
+    env.reset(seed=0)
+    with pytest.raises(ConfigError, match=f"k={N_ITEMS + 1}"):
+        WolpertingerPolicy(plain, k=N_ITEMS + 1).recommend(env, env.reset(seed=0)[0])
+    with pytest.raises(ConfigError, match="k=0"):
+        WolpertingerPolicy(plain, k=0)
+
+
+class KnownCritic(torch.nn.Module):
+    """Q(s, a) = a . w: the critic prefers items along w."""
+
+    def __init__(self, w: np.ndarray) -> None:  # noqa: D107
+        super().__init__()
+        self.w = torch.as_tensor(w)
+
+    def forward(self, obs, actions):
+        return ((actions @ self.w)[:, None],)
+
+
+class FixedActor:
+    """Stands in for a model: a fixed action and a known critic."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, action: np.ndarray, w: np.ndarray) -> None:  # noqa: D107
+        self.action, self.critic = action, KnownCritic(w)
+
+    def predict(self, obs, deterministic=True):
+        return self.action, None
+
+
+def test_wolpertinger_returns_the_critics_best_candidates(planted):
+    env = planted["test"]
+    obs, _ = env.reset(seed=0)
+    emb = env.context.embeddings
+    rng = np.random.default_rng(0)
+    action, w = rng.normal(size=DIM).astype(np.float32), rng.normal(size=DIM).astype(np.float32)
+    k = 25
+    candidates, _ = env.context.ranker.topk(action, k, env.blocked_mask())
+    candidates = candidates[0]
+    q = emb[candidates] @ w
+    expected = candidates[np.argsort(-q, kind="stable")[: env.slate_size]]
+    slate = WolpertingerPolicy(FixedActor(action, w), k=k).recommend(env, obs)
+    np.testing.assert_array_equal(slate, expected)
+    # k == slate size: the decoder's slate, re-ordered by Q
+    plain = env.decode(action)[0]
+    slate = WolpertingerPolicy(FixedActor(action, w), k=env.slate_size).recommend(env, obs)
+    assert sorted(slate.tolist()) == sorted(plain.tolist())
+
+
+@pytest.mark.parametrize("encoder", [GRUEncoder, AttentionEncoder])
+def test_encoders_read_the_sequence(planted, encoder):
+    env = planted["train"]
+    enc = encoder(env.observation_space, embedding_dim=DIM, width=32)
+    obs = torch.as_tensor(np.stack([env.reset(seed=s)[0] for s in range(4)]))
+    x, pad = split_observation(obs, DIM, "frame")
+    assert x.shape == (4, 3, DIM + 1) and not pad.any()
+    np.testing.assert_array_equal(x[:, :, -1].numpy(), obs[:, -3:].numpy())
+    assert enc(obs).shape == (4, 32)
+    # the order of the items matters to the encoder (not a bag of items)
+    swapped = torch.cat([x[:, [1, 0, 2], :DIM].reshape(4, -1), x[:, [1, 0, 2], DIM]], dim=1)
+    assert not torch.allclose(enc(obs), enc(swapped))
+    with pytest.raises(ConfigError, match="embedding_dim=7"):
+        encoder(env.observation_space, embedding_dim=7)
