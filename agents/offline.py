@@ -3,7 +3,8 @@
 For every TRAIN episode, each logged interaction ``t`` after the seed frame gives one transition:
 
 * state: the ``frame_size`` items the user consumed just before ``t`` (embeddings, then ratings
-  scaled to [-1, 1]: the environment's observation layout),
+  scaled to [-1, 1]: the environment's observation layout; for ``MovieRecSeq-v0`` its layout,
+  the last ``history_size`` items before ``t`` with a mask, padded in front),
 * action: the embedding of the item consumed at ``t`` (what the user "chose"),
 * reward: its rating scaled to [-1, 1],
 * next state: the frame shifted by one item; the user's last interaction ends the episode as a
@@ -72,20 +73,30 @@ def logged_transitions(
             f"Offline transitions come from the train split; this env replays "
             f"{ctx.split_name!r}. Make the env with split='train'."
         )
-    ds, f, emb = ctx.dataset, env.frame_size, ctx.embeddings
+    ds, emb = ctx.dataset, ctx.embeddings
     ep = ctx.episodes
     counts = ep.end - ep.future_start
     t = np.repeat(ep.future_start - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
     last = np.repeat(ep.end - 1, counts)
+    first = np.repeat(ds.indptr[ep.users], counts)  # the user's first interaction
     if max_transitions is not None and len(t) > max_transitions:
         keep = np.sort(as_generator(rng).choice(len(t), max_transitions, replace=False))
-        t, last = t[keep], last[keep]
-    window = t[:, None] - f + np.arange(f)  # the frame before t
+        t, last, first = t[keep], last[keep], first[keep]
+    # MovieRec-v0: the frame before t; MovieRecSeq-v0: up to history_size items before t
+    sequence = getattr(env, "history_size", None)
+    size = env.frame_size if sequence is None else sequence
+    window = t[:, None] - size + np.arange(size)
     scaled = ctx.scaled_ratings
 
     def observations(w: np.ndarray) -> np.ndarray:
-        e = emb[ds.items[w]].reshape(len(w), -1)
-        return np.concatenate([e, scaled[w]], axis=1).astype(np.float32)
+        if sequence is None:
+            e = emb[ds.items[w]].reshape(len(w), -1)
+            return np.concatenate([e, scaled[w]], axis=1).astype(np.float32)
+        real = w >= first[:, None]  # slots before the user's first interaction: padding
+        w = np.maximum(w, first[:, None])
+        e = np.where(real[..., None], emb[ds.items[w]], 0.0).reshape(len(w), -1)
+        r = np.where(real, scaled[w], 0.0)
+        return np.concatenate([e, r, real], axis=1).astype(np.float32)
 
     return Transitions(
         observations=observations(window),

@@ -231,3 +231,29 @@ def test_real_data_users_and_first_step_match_v0(real_dir):
             np.testing.assert_array_equal(info["slate"], want_info["slate"])
             done, n_steps = terminated or truncated, n_steps + 1
     assert n_steps == 200
+
+
+def test_logged_transitions_in_the_sequence_layout():
+    """Offline data for MovieRecSeq: each episode's first state is what reset observes."""
+    from agents import logged_transitions
+
+    seq = MovieRecSeqEnv(history_size=30, min_history=3, **SYN)
+    ref = MovieRecEnv(frame_size=3, **SYN)  # the same episodes; frame 3
+    got = logged_transitions(seq, max_transitions=None)
+    want = logged_transitions(ref, max_transitions=None)
+    assert got.observations.shape == (len(want), 30 * 10)
+    for name in ("actions", "rewards", "timeouts"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    for obs, frame in ((got.observations, want.observations),
+                       (got.next_observations, want.next_observations)):  # fmt: skip
+        np.testing.assert_array_equal(
+            np.stack([frame_of(o, 30, 8, 3) for o in obs[::50]]), frame[::50]
+        )
+    counts = seq.context.episodes.end - seq.context.episodes.future_start
+    starts = np.cumsum(counts) - counts
+    padded = 0
+    for episode in range(0, seq.n_episodes, 7):
+        obs, _ = seq.reset(options={"episode": episode})
+        np.testing.assert_array_equal(got.observations[starts[episode]], obs)
+        padded += int(obs[-30] == 0)
+    assert padded > 5
