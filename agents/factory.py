@@ -32,6 +32,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 from stable_baselines3 import DDPG, DQN, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
@@ -104,13 +105,15 @@ def make_env(env_id: str = "MovieRec-v0", n_envs: int = 1, **env_kwargs: Any) ->
         **env_kwargs: Overrides of the id's arguments (``embedding_dim=16``, ``split=...``).
 
     Returns:
-        A :class:`agents.sb3_env.RecVecEnv` (or SB3's ``DummyVecEnv`` for ids whose action
-        space is discrete, as ``MovieRecDiscrete-v0``).
+        A :class:`agents.sb3_env.RecVecEnv` over the id's recgym vector environment
+        (``MovieRec-v0``, ``MovieRecSeq-v0``, ...), or SB3's ``DummyVecEnv`` for ids without
+        one (the discrete ``MovieRecDiscrete-v0``).
     """
     spec = gym.spec(env_id)
     kwargs = {**spec.kwargs, **env_kwargs}
-    if spec.entry_point == "recgym.envs.movie_rec:MovieRecEnv":
-        return RecVecEnv(n_envs, **kwargs)
+    vector = spec.vector_entry_point
+    if isinstance(vector, str) and vector.startswith("recgym.envs.vector:"):
+        return RecVecEnv(n_envs, vector_env=load_env_creator(vector), **kwargs)
     from stable_baselines3.common.env_util import make_vec_env
 
     # SB3 asks for render_mode="rgb_array" unless told otherwise; recgym renders text only

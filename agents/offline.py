@@ -5,7 +5,8 @@ the environment is put in the state the log describes just before ``t`` (the use
 everything up to ``t``; nothing has been shown yet) and is stepped with the *logged action*, the
 embedding of the item consumed at ``t``. So:
 
-* state: the observation of that state (the ``frame_size`` items consumed just before ``t``),
+* state: the observation of that state (the ``frame_size`` items consumed just before ``t``;
+  for ``MovieRecSeq-v0`` the last ``history_size`` with their mask),
 * action: the embedding of the item at ``t`` (what the user "chose"),
 * item: its index, the supervised target of :mod:`agents.anchor` (with ``steps`` and
   ``history_starts``, which give the items consumed before ``t``, masked as the environment
@@ -31,7 +32,6 @@ from stable_baselines3.common.logger import configure
 from tqdm.auto import tqdm
 
 from recgym.envs import MovieRecEnv
-from recgym.envs.core import ReplayCore
 from recgym.errors import ConfigError
 from recgym.seeding import RNGLike, as_generator
 
@@ -122,16 +122,7 @@ def logged_transitions(
         history_starts=ds.indptr[ep.users[episode]].astype(np.int64),
         next_ends=ctx.group_end[t].astype(np.int64),
     )
-    core = ReplayCore(
-        ctx,
-        min(BATCH, max(n, 1)),
-        frame_size=env.frame_size,
-        slate_size=env.slate_size,
-        unrated_reward=env.unrated_reward,
-        allow_repeats=env.allow_repeats,
-        patience=env.patience,
-        hit_discount=env.hit_discount,
-    )
+    core = env.make_core(min(BATCH, max(n, 1)))  # the env's own replay, obs layout and all
     disable = None if progress is None else not progress
     for lo in tqdm(range(0, n, BATCH), desc="logged transitions", unit="batch", disable=disable):
         hi = min(lo + BATCH, n)

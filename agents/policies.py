@@ -170,21 +170,33 @@ class EmbeddingMeanPolicy(ActionPolicy):
     """Action = rating-weighted mean of the state's embeddings (see module docs).
 
     Args:
-        frame_size: Items in the observation.
+        frame_size: Items averaged: the observation's frame (``MovieRec-v0``), or the last
+            ``frame_size`` slots of a sequence observation.
         dim: Embedding dimension.
+        history_size: ``None`` for ``MovieRec-v0``'s layout; the slots of a
+            ``MovieRecSeq-v0`` observation (embeddings, ratings, mask). The last
+            ``frame_size`` slots are exactly ``MovieRec-v0``'s frame, so both envs get the
+            same actions; padding slots (mask 0) are left out.
     """
 
     name = "embedding-mean"
 
-    def __init__(self, frame_size: int, dim: int) -> None:
+    def __init__(self, frame_size: int, dim: int, history_size: int | None = None) -> None:
         """Remember the observation layout."""
-        self.frame_size, self.dim = frame_size, dim
+        self.frame_size, self.dim, self.history_size = frame_size, dim, history_size
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Rating-weighted mean of the state's item embeddings."""
         f, d = self.frame_size, self.dim
-        emb = obs[: f * d].reshape(f, d).astype(np.float64)
-        r = obs[f * d :].astype(np.float64)
+        if self.history_size is None:
+            emb = obs[: f * d].reshape(f, d).astype(np.float64)
+            r = obs[f * d :].astype(np.float64)
+        else:
+            h = self.history_size
+            f = min(f, h)
+            real = obs[h * (d + 1) + h - f :] > 0  # the mask of the last f slots
+            emb = obs[(h - f) * d : h * d].reshape(f, d)[real].astype(np.float64)
+            r = obs[h * d + h - f : h * (d + 1)][real].astype(np.float64)
         weight = np.abs(r).sum()
         a = (r @ emb) / weight if weight > 0 else emb.mean(axis=0)
         return a.astype(np.float32)
@@ -228,7 +240,8 @@ def make_baseline(name: str, env: MovieRecEnv, seed: int = 0) -> Policy:
     if name == "itemknn":
         return ItemKNNPolicy(env)
     if name == "embedding-mean":
-        return EmbeddingMeanPolicy(env.frame_size, env.embedding_dim)
+        history_size = getattr(env, "history_size", None)  # MovieRecSeq's layout
+        return EmbeddingMeanPolicy(env.frame_size, env.embedding_dim, history_size)
     if name == "oracle":
         return OraclePolicy()
     raise ConfigError(

@@ -29,13 +29,21 @@ class RecVecEnv(VecEnv):
 
     Args:
         n_envs: Number of parallel users.
-        **env_kwargs: Arguments of :class:`recgym.envs.MovieRecEnv` (dataset, embedding_dim,
-            ...), plus ``max_episode_steps``.
+        vector_env: The recgym vector environment class: :class:`MovieRecVectorEnv`
+            (default, ``MovieRec-v0``) or a subclass such as
+            :class:`recgym.envs.MovieRecSeqVectorEnv` (``MovieRecSeq-v0``).
+        **env_kwargs: Arguments of its single environment (:class:`recgym.envs.MovieRecEnv`:
+            dataset, embedding_dim, ...), plus ``max_episode_steps``.
     """
 
-    def __init__(self, n_envs: int = 1, **env_kwargs: Any) -> None:
+    def __init__(
+        self,
+        n_envs: int = 1,
+        vector_env: type[MovieRecVectorEnv] = MovieRecVectorEnv,
+        **env_kwargs: Any,
+    ) -> None:
         """Build the vector environment."""
-        self.venv = MovieRecVectorEnv(n_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+        self.venv = vector_env(n_envs, autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
         super().__init__(n_envs, self.venv.single_observation_space, self.venv.single_action_space)
         self._actions: np.ndarray | None = None
         self._returns = np.zeros(n_envs)

@@ -15,11 +15,18 @@ bare torch reference does). Each number is the median of
 catalogue of ML-20M size (26,744 items). Targets on ml-latest-small with dim 32: single env
 >= 60% of the bare NumPy rate; vector env at 64+ envs >= 70% of the bare batched rate.
 
-Rerun: ``python -m benchmarks.env_speed``
+``MovieRecSeq-v0`` (``--history-size``, default 50) is timed in the same runs, interleaved with
+``MovieRec-v0`` and stepping the same actions from the same users, as a ratio to it: the median
+over repeats of each repeat's seq / v0 ratio (a second table and RESULTS.md section). Target:
+>= 0.8 single and vector.
+
+Rerun: ``python -m benchmarks.env_speed`` (``--no-references`` times only the seq / v0 ratios,
+``--no-seq`` only the references)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -42,6 +49,9 @@ class Args:
     backends: list[str] = field(default_factory=lambda: ["numpy", "torch"],
                                 metadata={"help": "vector env decoder backends"})  # fmt: skip
     embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
+    seq: bool = field(default=True, metadata={"help": "time MovieRecSeq-v0 against MovieRec-v0"})
+    history_size: int = field(default=50, metadata={"help": "MovieRecSeq-v0's history_size"})
+    references: bool = field(default=True, metadata={"help": "time the bare decode references"})
     large: bool = field(default=True, metadata={"help": "include the 26,744-item catalogue"})
     write: bool = field(default=True, metadata={"help": "update benchmarks/RESULTS.md"})
 
@@ -58,12 +68,38 @@ def rate(step, batch: int, seconds: float) -> float:
 
 
 def interleaved(steps: dict, batch: int, args: Args) -> dict[str, float]:
-    """Median rate of each step function, measured alternately."""
+    """Median rate of each step function, measured alternately.
+
+    With a ``"seq"`` step, also ``"seq / env"``: the median of the per-repeat ratios of the two
+    (each repeat times them back to back, so load that drifts over the run cancels), and
+    ``"seq / env min"`` and ``"seq / env max"``, the range of those ratios.
+    """
     rates: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.repeats):
         for name, step in steps.items():
             rates[name].append(rate(step, batch, args.seconds))
-    return {name: statistics.median(r) for name, r in rates.items()}
+    out = {name: statistics.median(r) for name, r in rates.items()}
+    if "seq" in rates:
+        ratios = [s / e for s, e in zip(rates["seq"], rates["env"], strict=True)]
+        out["seq / env"] = statistics.median(ratios)
+        out["seq / env min"], out["seq / env max"] = min(ratios), max(ratios)
+    return out
+
+
+def episode_stepper(env: gym.Env, action: np.ndarray):
+    """A step function: ``env.step(action)``, resetting when the episode ends."""
+
+    def step():
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+
+    return step
+
+
+def seq_kwargs(kwargs: dict, args: Args) -> dict:
+    """The arguments of the ``MovieRecSeq-v0`` twin of a ``MovieRec-v0`` configuration."""
+    return {**kwargs, "history_size": args.history_size}
 
 
 def references(vectors: np.ndarray, actions: np.ndarray, k: int) -> dict:
@@ -98,31 +134,37 @@ def references(vectors: np.ndarray, actions: np.ndarray, k: int) -> dict:
 
 
 def single_env(kwargs: dict, args: Args) -> dict[str, float]:
-    """Rates of ``gym.make`` env steps and of the bare decodes of one action."""
+    """Rates of ``gym.make`` env steps, of its seq twin and of the bare decodes of one action."""
     env = gym.make("MovieRec-v0", **kwargs)
     env.reset(seed=0)
     action = env.action_space.sample()
-
-    def env_step():
-        _, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
-            env.reset()
-
-    refs = references(env.unwrapped.context.embeddings, action[None], env.unwrapped.slate_size)
-    return interleaved({"env": env_step, **refs}, 1, args)
+    steps = {"env": episode_stepper(env, action)}
+    if args.seq:  # the same user (seed) and actions: the same trajectory
+        seq = gym.make("MovieRecSeq-v0", **seq_kwargs(kwargs, args))
+        seq.reset(seed=0)
+        steps["seq"] = episode_stepper(seq, action)
+    if args.references:
+        u = env.unwrapped
+        steps.update(references(u.context.embeddings, action[None], u.slate_size))
+    return interleaved(steps, 1, args)
 
 
 def vector_env(kwargs: dict, n: int, backend: str, args: Args) -> dict[str, float]:
-    """Rates (per env step) of the vector env and of the bare batched decodes."""
+    """Rates (per env step) of the vector env, of its seq twin and of bare batched decodes."""
     envs = gym.make_vec("MovieRec-v0", num_envs=n, backend=backend, **kwargs)
     envs.reset(seed=0)
     actions = envs.action_space.sample()
-
-    def env_step():
-        envs.step(actions)
-
-    refs = references(envs.unwrapped.context.embeddings, actions, envs.unwrapped.slate_size)
-    return interleaved({"env": env_step, **refs}, n, args)
+    steps = {"env": lambda: envs.step(actions)}
+    if args.seq:
+        seq = gym.make_vec(
+            "MovieRecSeq-v0", num_envs=n, backend=backend, **seq_kwargs(kwargs, args)
+        )
+        seq.reset(seed=0)
+        steps["seq"] = lambda: seq.step(actions)
+    if args.references:
+        u = envs.unwrapped
+        steps.update(references(u.context.embeddings, actions, u.slate_size))
+    return interleaved(steps, n, args)
 
 
 def row(label: str, env: str, r: dict[str, float]) -> list[str]:
@@ -138,9 +180,23 @@ def row(label: str, env: str, r: dict[str, float]) -> list[str]:
     ]
 
 
+def seq_row(label: str, env: str, r: dict[str, float]) -> list[str]:
+    """One row of the seq table: both rates, the median ratio and its range."""
+    return [
+        label,
+        env,
+        f"{r['env']:,.0f}",
+        f"{r['seq']:,.0f}",
+        f"{r['seq / env']:.2f} ({r['seq / env min']:.2f}-{r['seq / env max']:.2f})",
+    ]
+
+
 def main(args: Args) -> None:
-    """Measure, print the table and update RESULTS.md."""
+    """Measure, print the tables and update RESULTS.md."""
     import torch
+
+    if not (args.seq or args.references):
+        raise SystemExit("Nothing to time: drop --no-seq or --no-references.")
 
     configs = [("ml-latest-small", {"dataset": "ml-latest-small"})]
     if args.large:
@@ -148,25 +204,53 @@ def main(args: Args) -> None:
 
         big = synthetic_dataset(n_users=3000, n_items=26_744, n_ratings=300_000, rng=0)
         configs.append(("synthetic, 26,744 items", {"dataset": big}))
-    rows = []
+    rows, seq_rows = [], []
+
+    def add(label: str, env: str, r: dict[str, float]) -> None:
+        if args.references:
+            rows.append(row(label, env, r))
+            print(rows[-1], flush=True)
+        if args.seq:
+            seq_rows.append(seq_row(label, env, r))
+            print(seq_rows[-1], flush=True)
+
     for label, kwargs in configs:
         kwargs = {**kwargs, "embedding_dim": args.embedding_dim}
-        rows.append(row(label, "single env (gym.make)", single_env(kwargs, args)))
-        print(rows[-1], flush=True)
+        add(label, "single env (gym.make)", single_env(kwargs, args))
         for backend in args.backends:
             for n in args.num_envs:
                 r = vector_env(kwargs, n, backend, args)
-                rows.append(row(label, f"vector env, {n} envs, {backend} decoder", r))
-                print(rows[-1], flush=True)
+                add(label, f"vector env, {n} envs, {backend} decoder", r)
+    header = (
+        f"{stamp()}, {machine()}, torch {torch.__version__} ({torch.get_num_threads()} threads). "
+        f"embedding_dim={args.embedding_dim}, slate 10; median of {args.repeats} interleaved "
+        f"runs of {args.seconds:g} s.\n"
+    )
+    if args.seq:
+        seq_table = md_table(
+            ["dataset", "environment", "MovieRec-v0 steps/s",
+             f"MovieRecSeq-v0 (history_size={args.history_size}) steps/s",
+             "seq / v0 (range over repeats)"],
+            seq_rows,
+        )  # fmt: skip
+        report(
+            "env_speed_seq",
+            "## Environment speed: MovieRecSeq-v0 against MovieRec-v0\n\n"
+            + header
+            + "Both envs step the same actions from the same users, alternately in one process; "
+            "seq / v0 is the median of the per-repeat ratios. Target: >= 0.80 single and "
+            f"vector.\n\n{seq_table}\n\nRerun: `{rerun_command(args)}`\n",
+            args.write,
+        )
+    if not args.references:
+        return
     table = md_table(
         ["dataset", "environment", "env steps/s", "bare NumPy steps/s", "env / NumPy",
          "bare torch steps/s", "env / torch"],
         rows,
     )  # fmt: skip
     text = (
-        f"## Environment speed\n\n{stamp()}, {machine()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads). embedding_dim={args.embedding_dim}, slate 10; "
-        f"median of {args.repeats} interleaved runs of {args.seconds:g} s.\n"
+        f"## Environment speed\n\n{header}"
         "Targets (ml-latest-small): single >= 0.60 of bare NumPy; vector at 64+ envs >= 0.70 "
         "of bare torch. For context: RecoGym runs about 3.3k steps/s and RecSim about 80 "
         "steps/s with 1,682 candidates on this kind of machine (figures from the issue, not "
@@ -174,6 +258,24 @@ def main(args: Args) -> None:
         f"{table}\n\nRerun: `python -m benchmarks.env_speed`\n"
     )
     report("env_speed", text, args.write)
+
+
+def rerun_command(args: Args) -> str:
+    """The command line that repeats this measurement (options that differ from defaults)."""
+    parts = ["python -m benchmarks.env_speed"]
+    for f in dataclasses.fields(Args):
+        value = getattr(args, f.name)
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if value == default or f.name == "write":
+            continue
+        opt = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(opt if value else "--no-" + opt[2:])
+        elif isinstance(value, list):
+            parts.append(f"{opt} {' '.join(map(str, value))}")
+        else:
+            parts.append(f"{opt} {value}")
+    return " ".join(parts)
 
 
 if __name__ == "__main__":

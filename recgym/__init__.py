@@ -8,14 +8,14 @@ torch or Stable-Baselines3 (the decoder's torch backend imports torch only when 
 from recgym.envs.registration import ENV_IDS, register_envs
 
 __version__ = "0.1.0"
-__all__ = ["ENV_IDS", "MovieRecEnv", "MovieRecVectorEnv", "register_envs"]
+__all__ = ["ENV_IDS", "MovieRecEnv", "MovieRecSeqEnv", "MovieRecVectorEnv", "register_envs"]
 
 register_envs()
 
 
 def __getattr__(name: str):
     """Import the environment classes lazily (``recgym.MovieRecEnv``)."""
-    if name in ("MovieRecEnv", "MovieRecVectorEnv"):
+    if name in ("MovieRecEnv", "MovieRecSeqEnv", "MovieRecVectorEnv"):
         from recgym import envs
 
         return getattr(envs, name)

@@ -5,9 +5,15 @@ For an action ``a`` and item vectors ``v_i`` the score is
 * ``"dot"``: ``a . v_i``
 * ``"cosine"``: ``a . v_i / (|a| |v_i|)`` (0 for a zero action)
 * ``"euclidean"``: ``-|a - v_i|^2``
+* ``"correlation"``: the Pearson correlation of ``a`` and ``v_i`` (each centred on the mean of
+  its own components), ``(a - mean(a)) . (v_i - mean(v_i)) / (|a - mean(a)| |v_i - mean(v_i)|)``,
+  which is ``1 - scipy.spatial.distance.correlation(a, v_i)``: ranking by the largest score is
+  ranking by the smallest correlation distance (RecNN's walkthrough). 0 for a constant action
+  or item vector (where the correlation is undefined).
 
-With recgym's unit-norm embeddings all three rank items identically (they differ in the score
-values and for un-normalised matrices you supply).
+With recgym's unit-norm embeddings dot, cosine and euclidean rank items identically (they
+differ in the score values and for un-normalised matrices you supply); correlation ranks
+differently (it ignores each vector's mean component).
 
 Excluded items (a boolean mask per row) never appear. Ranking is two-stage. First the backend
 (``"numpy"`` matmul and :func:`top_candidates`, or ``"torch"`` on CPU or GPU) finds, in
@@ -29,7 +35,7 @@ import numpy as np
 
 from recgym.errors import ConfigError, check_choice
 
-METRICS = ("dot", "cosine", "euclidean")
+METRICS = ("dot", "cosine", "euclidean", "correlation")
 BACKENDS = ("numpy", "torch", "faiss")
 GROUP = 32  # items per group in top_candidates (32 measured fastest of 8-64 at 10k items)
 
@@ -85,6 +91,11 @@ def top_candidates(
     return rows, flat - rows * n
 
 
+def _inverse(norms: np.ndarray) -> np.ndarray:
+    """``1 / norms``, with 0 where a norm is 0 (a zero vector scores 0 against everything)."""
+    return np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+
+
 _LOWEST = np.finfo(np.float32).min  # the smallest finite float32: a bound that drops -inf
 _CHUNK = 1 << 16  # candidates re-scored at once (bounds memory when everything ties)
 
@@ -94,7 +105,7 @@ class Ranker:
 
     Args:
         item_vectors: ``(n_items, dim)`` item embeddings.
-        metric: ``"dot"``, ``"cosine"`` or ``"euclidean"``.
+        metric: ``"dot"``, ``"cosine"``, ``"euclidean"`` or ``"correlation"`` (see the module).
         backend: ``"numpy"`` (default), ``"torch"`` (imported lazily) or ``"faiss"`` (the
             ``recgym[faiss]`` extra; exact flat index).
         device: Torch device for the torch backend (``"cpu"``, ``"cuda"``, ``"auto"``). The
@@ -130,11 +141,13 @@ class Ranker:
         self.backend = backend
         self.device = device
         self.vectors = np.ascontiguousarray(v, dtype=np.float32)
-        self._v64 = self.vectors.astype(np.float64)
+        # float64 item vectors of the exact scores; correlation centres them once, here
+        self._v64 = self._centred(self.vectors.astype(np.float64))
         norms = np.linalg.norm(self._v64, axis=1)
-        self._inv_norm = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
-        # The float32 scoring matrix: cosine uses normalised vectors, euclidean adds -|v|^2/2.
-        if metric == "cosine":
+        self._inv_norm = _inverse(norms)
+        # The float32 scoring matrix: cosine and correlation use normalised (and, for
+        # correlation, centred) vectors; euclidean adds -|v|^2/2 to the dot product.
+        if metric in ("cosine", "correlation"):
             self._score_vectors = (self._v64 * self._inv_norm[:, None]).astype(np.float32)
         else:
             self._score_vectors = self.vectors
@@ -164,21 +177,28 @@ class Ranker:
     # ------------------------------------------------------------------ scores
     def scores(self, actions: np.ndarray) -> np.ndarray:
         """Exact float64 scores of every item for each action (``(B, n_items)``)."""
-        a = np.atleast_2d(np.asarray(actions, dtype=np.float64))
+        a = self._centred(np.atleast_2d(np.asarray(actions, dtype=np.float64)))
         rows = np.repeat(np.arange(len(a)), self.n_items)
         items = np.tile(np.arange(self.n_items), len(a))
         return self._exact(a, rows, items).reshape(len(a), self.n_items)
 
+    def _centred(self, x: np.ndarray) -> np.ndarray:
+        """For ``"correlation"``, each float64 row minus its mean; otherwise ``x`` itself."""
+        if self.metric != "correlation":
+            return x
+        return x - x.mean(axis=1, keepdims=True)
+
     def _exact(self, a: np.ndarray, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Exact float64 scores of the pairs (action ``a[rows[j]]``, item ``items[j]``).
 
-        Pair by pair (a multiply-and-sum per pair, not BLAS, in chunks of ``_CHUNK`` pairs):
-        a pair's score does not depend on the batch or on the other pairs.
+        ``a`` is float64 and already centred for ``"correlation"`` (:meth:`_centred`). Pair by
+        pair (a multiply-and-sum per pair, not BLAS, in chunks of ``_CHUNK`` pairs): a pair's
+        score does not depend on the batch or on the other pairs.
         """
         out = np.empty(len(items))
-        if self.metric == "cosine":
-            norms = np.linalg.norm(a, axis=1)
-            inv_a = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+        normalised = self.metric in ("cosine", "correlation")
+        if normalised:
+            inv_a = _inverse(np.linalg.norm(a, axis=1))
         for start in range(0, len(items), _CHUNK):
             r, i = rows[start : start + _CHUNK], items[start : start + _CHUNK]
             v, ar = self._v64[i], a[r]
@@ -187,7 +207,7 @@ class Ranker:
                 out[start : start + len(i)] = -(v * v).sum(-1)
                 continue
             dots = (v * ar).sum(-1)
-            if self.metric == "cosine":
+            if normalised:
                 dots *= self._inv_norm[i] * inv_a[r]
             out[start : start + len(i)] = dots
         return out
@@ -249,7 +269,10 @@ class Ranker:
             raise ConfigError(f"k={k} must be between 1 and n_items={self.n_items}.")
         if len(a) == 0:  # e.g. every sub-environment of a vector env autoresets this step
             return np.empty((0, k), dtype=np.int64), np.empty((0, k))
-        a32 = np.ascontiguousarray(a, dtype=np.float32)
+        # correlation: the action is centred in float64 once, then rounded to float32 for the
+        # candidate search (one rounding, which the margin covers) and kept for the re-scoring
+        a64 = self._centred(a.astype(np.float64))
+        a32 = np.ascontiguousarray(a64 if self.metric == "correlation" else a, dtype=np.float32)
         if exclude is not None and exclude.shape != (len(a), self.n_items):
             exclude = np.broadcast_to(np.asarray(exclude, dtype=bool), (len(a), self.n_items))
         if penalty is not None and penalty.shape != (len(a), self.padded_width):
@@ -263,15 +286,17 @@ class Ranker:
             rows, items = self._candidates_torch(a32, k, exclude)
         else:
             rows, items = self._candidates_faiss(a32, min(self.n_items, 2 * k), exclude)
-        return self._best_exact(a.astype(np.float64), rows, items, k)
+        return self._best_exact(a64, rows, items, k)
 
     def _margin(self, a32: np.ndarray) -> np.ndarray:
         """Per row, twice a bound on the rounding error of its float32 scores (``(B,)``).
 
         A float32 dot product of length ``d`` is within ``gamma_d sum_i |a_i v_i| <= gamma_d
         |a| |v|`` of the exact one (Higham), ``gamma_d = d u / (1 - d u) < 2 d u`` with
-        ``u = 2**-24``; two more roundings cover ``a`` and ``v`` stored as float32 and the
-        euclidean offset ``|v|^2 / 2``, and a factor 2 the float64 re-score. If every score is
+        ``u = 2**-24``; two more roundings cover ``a`` and ``v`` stored as float32 (for
+        correlation: centred in float64, then rounded) and the euclidean offset ``|v|^2 / 2``,
+        and a factor 2 the float64 re-score. ``a32`` is the action the float32 scores were
+        computed from (centred for correlation), so ``|a|`` is its norm. If every score is
         within ``delta`` of the exact one, the ``k`` items scoring ``>= t`` in float32 score
         ``>= t - delta`` exactly, so an item of the exact top ``k`` (or tied with its last)
         scores ``>= t - 2 delta`` in float32: the candidates within this margin hold it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -65,3 +66,20 @@ def act(*movie_ids: int, n: int = N_ITEMS):
     for rank, m in enumerate(movie_ids):
         a[m - 1] = 1.0 - 0.1 * rank
     return a
+
+
+def assert_same_info(a, b, path="info"):
+    """Infos equal key by key, arrays exactly (dtype too), object arrays element-wise."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), (path, set(a) ^ set(b))
+        for k in a:
+            assert_same_info(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, np.ndarray) and a.dtype == object:
+        assert a.shape == b.shape, path
+        for x, y in zip(a, b, strict=True):
+            assert_same_info(x, y, path + "[]")
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype, (path, a.dtype, b.dtype)
+        np.testing.assert_array_equal(a, b, err_msg=path)
+    else:
+        assert a == b or (a != a and b != b), (path, a, b)

@@ -85,18 +85,23 @@ def test_sb3_vec_env_conventions():
     assert venv.get_attr("embedding_dim") == [8, 8, 8]
 
 
-def test_logged_transitions_follow_the_log():
+def test_logged_transitions_step_the_logged_item():
     env = scenario_env()
     t = logged_transitions(env, max_transitions=None)
     per_user = 10  # 12 ratings, frame 2
     assert len(t) == env.n_episodes * per_user
     eye = np.eye(30, dtype=np.float32)
-    # first transition of the first user: state [1, 2], action movie 3, reward scale(5.0)
+    # first transition of the first user: state [1, 2], action movie 3; identity embeddings
+    # tie every other item at 0, so the slate is [3, 4, 5], all hits, consumed in log order
     np.testing.assert_array_equal(t.observations[0, :60], np.concatenate([eye[0], eye[1]]))
     np.testing.assert_array_equal(t.actions[0], eye[2])
-    assert t.rewards[0] == pytest.approx((5.0 - 2.75) / 2.25)
-    np.testing.assert_array_equal(t.next_observations[0, :60], np.concatenate([eye[1], eye[2]]))
-    assert t.timeouts.tolist() == ([False] * 9 + [True]) * env.n_episodes
+    assert t.items[0] == 2 and t.steps[0] == 2 and t.history_starts[0] == 0
+    w = 1.0 / np.log2(np.arange(3) + 2.0)
+    scaled = (np.array([5.0, 1.0, 2.0]) - 2.75) / 2.25
+    assert t.rewards[0] == pytest.approx(float(w @ scaled / w.sum()))
+    np.testing.assert_array_equal(t.next_observations[0, :60], np.concatenate([eye[3], eye[4]]))
+    # the last logged item leaves nothing in the future: a truncation
+    assert t.timeouts[per_user - 1] and not t.dones.any()
     with pytest.raises(ConfigError, match="train split"):
         logged_transitions(scenario_env(split="test"))
 

@@ -20,6 +20,7 @@ from recgym.errors import ConfigError, UnknownDatasetError
         ({"slate_size": 0}, "slate_size=0"),
         ({"slate_size": 31}, "slate_size=31 exceeds"),
         ({"metric": "cos"}, "Did you mean 'cosine'"),
+        ({"metric": "pearson"}, r"metric='pearson' is not valid; expected one of .*'correlation'"),
         ({"reward": "ratings"}, "Did you mean 'rating'"),
         ({"unrated_reward": 2.0}, "unrated_reward=2.0"),
         ({"hit_discount": 0.0}, "hit_discount=0.0"),
@@ -78,8 +79,8 @@ def test_metrics_decode_differently_for_unnormalised_vectors():
         np.float32
     )
     slates = {}
-    for metric in ("dot", "cosine", "euclidean"):
+    for metric in ("dot", "cosine", "euclidean", "correlation"):
         env = MovieRecEnv(dataset=ds, embedding=emb, frame_size=2, metric=metric)
         env.reset(seed=0)
         slates[metric] = tuple(env.decode(np.array([1, 0.5, -0.2, 0.1], np.float32))[0])
-    assert len(set(slates.values())) == 3
+    assert len(set(slates.values())) == 4

@@ -39,7 +39,7 @@ def make(env_id: str, native_dir, real_dir_or_none, **kwargs):
     extra = dict(SMALL)
     if env_id in NATIVE:
         extra["data_dir"] = native_dir
-    elif env_id == "MovieRec-v0" and real_dir_or_none is None:
+    elif ENV_IDS[env_id].get("dataset") == "ml-latest-small" and real_dir_or_none is None:
         pytest.skip("ml-latest-small not available")
     return gym.make(env_id, **{**extra, **kwargs})
 

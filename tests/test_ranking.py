@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recgym.errors import ConfigError
-from recgym.ranking import GROUP, Ranker, top_candidates, topk_of_scores
+from recgym.ranking import GROUP, METRICS, Ranker, top_candidates, topk_of_scores
 
 
 def brute(ranker: Ranker, actions, k, exclude):
@@ -22,7 +22,7 @@ def data():
     return v / np.linalg.norm(v, axis=1, keepdims=True), rng
 
 
-@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+@pytest.mark.parametrize("metric", METRICS)
 def test_matches_brute_force_and_batch_equals_single(data, metric):
     v, rng = data
     v = v * rng.uniform(0.5, 2.0, (len(v), 1)).astype(np.float32)  # metrics differ
@@ -37,7 +37,7 @@ def test_matches_brute_force_and_batch_equals_single(data, metric):
     np.testing.assert_array_equal(singles, items)
 
 
-@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+@pytest.mark.parametrize("metric", METRICS)
 def test_penalty_gives_the_same_ranking_as_exclude(data, metric):
     v, rng = data
     ranker = Ranker(v[:1990], metric)  # 1,990 items: padding columns up to 2,016
@@ -80,7 +80,7 @@ def test_duplicate_vectors_tie_exactly_like_brute_force(data):
 
 
 @pytest.mark.parametrize("backend", ["torch", "faiss"])
-@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+@pytest.mark.parametrize("metric", METRICS)
 def test_backends_agree_with_numpy(data, backend, metric):
     pytest.importorskip(backend)
     v, rng = data
@@ -129,6 +129,8 @@ def test_top_candidates_hold_the_largest_and_their_ties(data, n):
 def test_errors():
     with pytest.raises(ConfigError, match="Did you mean 'cosine'"):
         Ranker(np.eye(3), "cosin")
+    with pytest.raises(ConfigError, match=r"metric='pearson'.*'correlation'\]"):
+        Ranker(np.eye(3), "pearson")  # the message lists every choice
     with pytest.raises(ConfigError, match="k=4"):
         Ranker(np.eye(3)).topk(np.ones(3), 4)
     with pytest.raises(ConfigError, match="dimension 3"):
@@ -138,7 +140,7 @@ def test_errors():
 
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
-@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+@pytest.mark.parametrize("metric", METRICS)
 def test_near_ties_rank_exactly_in_float64(data, backend, metric):
     """Items closer than float32 rounding still come out in their float64 order."""
     pytest.importorskip(backend)
@@ -150,3 +152,73 @@ def test_near_ties_rank_exactly_in_float64(data, backend, metric):
     exclude = rng.random((24, len(vectors))) < 0.05
     items, _ = ranker.topk(actions, 10, exclude)
     np.testing.assert_array_equal(items, brute(ranker, actions, 10, exclude))
+
+
+def scipy_correlation(actions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``scipy.spatial.distance.correlation`` of every (action, item) pair, pair by pair."""
+    distance = pytest.importorskip("scipy.spatial.distance")
+    v = vectors.astype(np.float64)
+    return np.array([[distance.correlation(a, x) for x in v] for a in actions])
+
+
+def ranked_by_distance(dist: np.ndarray, exclude: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the ``k`` allowed items of smallest distance, ties by lower index."""
+    d = np.where(exclude, np.inf, dist)
+    return np.lexsort((np.broadcast_to(np.arange(d.shape[1]), d.shape), d), axis=1)[:, :k]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+def test_correlation_matches_scipy_on_random_vectors(data, backend):
+    """Score = 1 - scipy's correlation distance; ranking = smallest distance first."""
+    pytest.importorskip(backend)
+    v, rng = data
+    v = (v[:600] * rng.uniform(0.2, 3.0, (600, 1)) + rng.normal(size=(600, 1))).astype(np.float32)
+    actions = rng.normal(size=(12, 16)) + rng.normal(scale=2.0, size=(12, 1))  # offset means
+    exclude = rng.random((12, 600)) < 0.1
+    dist = scipy_correlation(actions, v)
+    ranker = Ranker(v, "correlation", backend=backend)
+    np.testing.assert_allclose(ranker.scores(actions), 1.0 - dist, rtol=0, atol=1e-12)
+    items, scores = ranker.topk(actions, 10, exclude)
+    np.testing.assert_array_equal(items, ranked_by_distance(dist, exclude, 10))
+    np.testing.assert_allclose(scores, 1.0 - np.take_along_axis(dist, items, 1), atol=1e-12)
+    # correlation ignores each vector's mean and scale: cosine on these vectors ranks otherwise
+    assert not np.array_equal(items, Ranker(v, "cosine").topk(actions, 10, exclude)[0])
+    shifted = actions * 3.0 + 5.0  # same correlation with every item
+    np.testing.assert_array_equal(ranker.topk(shifted, 10, exclude)[0], items)
+
+
+def test_correlation_of_constant_vectors_is_zero():
+    """Undefined correlation (a constant action or item) scores 0 instead of NaN."""
+    v = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 2.0], [3.0, 1.0, 0.0]], dtype=np.float32)
+    ranker = Ranker(v, "correlation")
+    scores = ranker.scores(np.array([[0.5, 0.5, 0.5], [1.0, 2.0, 4.0]]))
+    np.testing.assert_allclose(scores[0], 0.0)
+    assert scores[1, 1] == 0.0 and scores[1, 0] > 0.9 > -0.9 > scores[1, 2]
+    items, _ = ranker.topk(np.zeros(3), 3)  # every item ties: lower index first
+    assert items.tolist() == [[0, 1, 2]]
+
+
+def test_correlation_matches_scipy_on_real_embeddings(real_dir):
+    """The decoder of MovieRec(metric="correlation") against scipy on the real SVD vectors."""
+    distance = pytest.importorskip("scipy.spatial.distance")
+    from recgym.envs import MovieRecEnv
+
+    env = MovieRecEnv(data_dir=real_dir, metric="correlation")
+    emb = env.context.embeddings
+    rng = np.random.default_rng(0)
+    actions = np.concatenate(
+        [rng.uniform(-1, 1, (8, emb.shape[1])), emb[rng.integers(0, len(emb), 8)]]
+    ).astype(np.float32)
+    dist = distance.cdist(actions.astype(np.float64), emb.astype(np.float64), "correlation")
+    ranker = env.context.ranker
+    np.testing.assert_allclose(ranker.scores(actions), 1.0 - dist, rtol=0, atol=1e-12)
+    env.reset(seed=0)
+    exclude = np.broadcast_to(env.blocked_mask(), dist.shape)
+    want = ranked_by_distance(dist, exclude, 10)
+    got = np.stack([env.decode(a)[0] for a in actions])
+    # as good as scipy's slate, and the same slate (duplicate SVD vectors, e.g. an action
+    # copied from an item, tie exactly in both and go to the lower index)
+    np.testing.assert_allclose(
+        np.take_along_axis(dist, got, 1), np.take_along_axis(dist, want, 1), atol=1e-12
+    )
+    np.testing.assert_array_equal(got, want)

@@ -6,26 +6,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from helpers import assert_same_info
 
 import recgym  # noqa: F401
 
 KW = {"embedding_dim": 8, "patience": 4}
-
-
-def assert_same_info(a, b, path="info"):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), (path, set(a) ^ set(b))
-        for k in a:
-            assert_same_info(a[k], b[k], f"{path}/{k}")
-    elif isinstance(a, np.ndarray) and a.dtype == object:
-        assert a.shape == b.shape, path
-        for x, y in zip(a, b, strict=True):
-            assert_same_info(x, y, path + "[]")
-    elif isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype, (path, a.dtype, b.dtype)
-        np.testing.assert_array_equal(a, b, err_msg=path)
-    else:
-        assert a == b or (a != a and b != b), (path, a, b)
 
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])

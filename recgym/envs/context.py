@@ -118,10 +118,14 @@ def build_context(
     reward: str,
     backend: str,
     device: str | None,
+    min_history: int | None = None,
 ) -> EnvContext:
     """Build (or fetch from memory) the shared context of one environment configuration.
 
-    Arguments are those of :class:`recgym.envs.MovieRecEnv`. Raises :class:`ConfigError` (or a
+    Arguments are those of :class:`recgym.envs.MovieRecEnv`, plus ``min_history``: the
+    interactions a user needs before an episode starts (``None``: ``frame_size``; see
+    :class:`recgym.envs.MovieRecSeqEnv`). ``frame_size`` matters here only through it, so
+    configurations with the same episodes share one context. Raises :class:`ConfigError` (or a
     data error) naming the bad value.
     """
     check_choice("split", split, ("train", "val", "test"))
@@ -132,13 +136,18 @@ def build_context(
     check_int("frame_size", frame_size)
     check_int("slate_size", slate_size)
     check_int("embedding_dim", embedding_dim, optional=True)
+    check_int("min_history", min_history, optional=True)
+    # the interactions an episode needs before its window
+    need_name, need = "frame_size", frame_size
+    if min_history is not None:
+        need_name, need = "min_history", min_history
     ds = resolve_dataset(dataset, data_dir)
     key = (
         ds.fingerprint,
         split,
         split_strategy,
         split_seed,
-        frame_size,
+        need,
         _embedding_key(embedding),
         embedding_dim,
         embedding_seed,
@@ -155,7 +164,7 @@ def build_context(
     emb = _embeddings(ds, the_split, embedding, embedding_dim, embedding_seed)
     if slate_size > ds.n_items:
         raise ConfigError(f"slate_size={slate_size} exceeds the {ds.n_items} items of {ds.name}.")
-    episodes = the_split.episodes(ds, split, frame_size)
+    episodes = the_split.episodes(ds, split, need)
     # Before a user's last step, all but one of their items are consumed: the rest of the
     # catalogue must still fill a slate.
     fits = ds.user_lengths[episodes.users] - 1 + slate_size <= ds.n_items
@@ -169,7 +178,7 @@ def build_context(
     if len(episodes) == 0:
         raise ConfigError(
             f"The {split!r} split of {ds.name} ({split_strategy} split) has no user with more "
-            f"than frame_size={frame_size} interactions in its window; use a smaller frame_size "
+            f"than {need_name}={need} interactions in its window; use a smaller {need_name} "
             "or another split."
         )
     simulator = None

@@ -65,6 +65,9 @@ class ReplayCore:
         patience: Slates without a hit before the user leaves (``None``: never).
         hit_discount: A hit's contribution is multiplied by ``hit_discount ** n``, ``n`` the
             user's remaining future items logged in an earlier second than it (1.0: none).
+        history_size: ``None`` (default): observations are the frame of ``MovieRec-v0``;
+            an integer: the sequence observation of ``MovieRecSeq-v0`` over the last
+            ``history_size`` consumed items (:meth:`observe`).
     """
 
     def __init__(
@@ -78,11 +81,13 @@ class ReplayCore:
         allow_repeats: bool,
         patience: int | None,
         hit_discount: float = 1.0,
+        history_size: int | None = None,
     ) -> None:
         """Allocate the per-slot arrays (no episode is started)."""
         ds = ctx.dataset
         self.ctx, self.n = ctx, n
         self.frame_size, self.slate_size = frame_size, slate_size
+        self.history_size = history_size
         self.unrated_reward, self.allow_repeats, self.patience = (
             unrated_reward,
             allow_repeats,
@@ -174,7 +179,12 @@ class ReplayCore:
 
     # --------------------------------------------------------------- observation
     def observe(self, rows: np.ndarray) -> np.ndarray:
-        """Observations of ``rows``: last ``frame_size`` embeddings, then their ratings."""
+        """Observations of ``rows``: last ``frame_size`` embeddings, then their ratings.
+
+        With ``history_size`` set, the sequence observation instead (:meth:`observe_sequence`).
+        """
+        if self.history_size is not None:
+            return self.observe_sequence(rows)
         f = self.frame_size
         if len(rows) == 1:  # one slot: slices, not fancy indexing
             i, h = int(rows[0]), int(self.hlen[rows[0]])
@@ -188,6 +198,46 @@ class ReplayCore:
         obs[:, : f * d] = emb.reshape(len(rows), f * d)
         obs[:, f * d :] = self.hist_ratings[r, idx]
         return obs
+
+    def observe_sequence(self, rows: np.ndarray) -> np.ndarray:
+        """Sequence observations of ``rows`` (``MovieRecSeq-v0``'s layout), right-aligned.
+
+        With ``H = history_size`` and ``d`` the embedding dimension, a row is ``H * d``
+        embedding values (``H`` slots, oldest first, flattened), then ``H`` scaled ratings,
+        then ``H`` mask values (1 for a consumed item, 0 for padding). The most recent item
+        is in the last slot; a history shorter than ``H`` leaves zeros (mask 0) in front.
+        """
+        size = self.history_size
+        emb = self.ctx.embeddings
+        d = emb.shape[1]
+        n_rows = len(rows)
+        if n_rows == 1:  # one slot: slices into a zeroed row, no fancy indexing
+            out = np.zeros((1, size * (d + 2)), dtype=np.float32)
+            i, h = int(rows[0]), int(self.hlen[rows[0]])
+            m = min(h, size)  # real items; the first size - m slots are padding
+            o = out[0]
+            out_emb = o[(size - m) * d : size * d].reshape(m, d)  # a view into out
+            np.take(emb, self.hist_items[i, h - m : h], axis=0, out=out_emb, mode="clip")
+            o[size * d + size - m : size * (d + 1)] = self.hist_ratings[i, h - m : h]
+            o[size * (d + 1) + size - m :] = 1.0
+            return out
+        idx = self.hlen[rows, None] - size + np.arange(size)  # (R, H); < 0 is padding
+        real = idx >= 0
+        padded = not real.all()
+        if padded:
+            np.maximum(idx, 0, out=idx)
+        r = rows[:, None]
+        out = np.empty((n_rows, size * (d + 2)), dtype=np.float32)
+        out_emb = out[:, : size * d].reshape(n_rows, size, d)  # a view into out
+        # take into the view: twice as fast as fancy indexing and a copy (the indices are
+        # valid item indices, so "clip" only skips the bounds check)
+        np.take(emb, self.hist_items[r, idx], axis=0, out=out_emb, mode="clip")
+        out[:, size * d : size * (d + 1)] = self.hist_ratings[r, idx]
+        out[:, size * (d + 1) :] = real
+        if padded:
+            out_emb[~real] = 0.0
+            out[:, size * d : size * (d + 1)][~real] = 0.0
+        return out
 
     # ---------------------------------------------------------------------- step
     def step(self, rows: np.ndarray, slates: np.ndarray) -> StepBatch:

@@ -34,13 +34,13 @@ class MovieRecEnv(gym.Env):
     ## Action Space
 
     ``Box(-1, 1, (embedding_dim,), float32)``: a point in the item-embedding space. It is decoded
-    by nearest-embedding ranking (``metric``: dot, cosine or euclidean) over the catalogue, with
-    items the user already consumed masked out and, unless ``allow_repeats``, items already
-    shown in this episode masked too (a user who passed on a movie is not shown it again; when
-    fewer than ``slate_size`` candidates remain, the least recently shown are released). The
-    top ``slate_size`` items by their float64 score, best first, form the slate; ties go to the
-    lower item index (:mod:`recgym.ranking`). Actions are not clipped; NaN, inf or a wrong shape
-    raise ``ValueError``.
+    by nearest-embedding ranking (``metric``: dot, cosine, euclidean or correlation) over the
+    catalogue, with items the user already consumed masked out and, unless ``allow_repeats``,
+    items already shown in this episode masked too (a user who passed on a movie is not shown
+    it again; when fewer than ``slate_size`` candidates remain, the least recently shown are
+    released). The top ``slate_size`` items by their float64 score, best first, form the
+    slate; ties go to the lower item index (:mod:`recgym.ranking`). Actions are not clipped;
+    NaN, inf or a wrong shape raise ``ValueError``.
 
     ## Observation Space
 
@@ -111,7 +111,9 @@ class MovieRecEnv(gym.Env):
     * ``embedding_dim``: dimension (32; for a matrix, its width).
     * ``embedding_seed``: seed of the embedding fit (0).
     * ``slate_size``: items per slate (10).
-    * ``metric``: ``"dot"`` (default), ``"cosine"`` or ``"euclidean"``.
+    * ``metric``: ``"dot"`` (default), ``"cosine"``, ``"euclidean"`` or ``"correlation"``
+      (Pearson correlation, ``1 - scipy.spatial.distance.correlation``; see
+      :mod:`recgym.ranking`).
     * ``reward``: ``"rating"`` (default) or ``"simulator"``.
     * ``unrated_reward``: contribution of a slate item the user never rated (0.0), in [-1, 1].
     * ``hit_discount``: discount of hits by how far ahead they come (1.0: none), in (0, 1].
@@ -140,7 +142,10 @@ class MovieRecEnv(gym.Env):
     =======================  ===================  ==========================================
 
     ``gym.make_vec(id, num_envs=N)`` gives :class:`recgym.envs.MovieRecVectorEnv`, which decodes
-    all sub-environments in one matrix product.
+    all sub-environments in one matrix product. ``MovieRecSeq-v0``
+    (:class:`recgym.envs.MovieRecSeqEnv`: the last ``history_size`` items as the observation)
+    and ``MovieRecDiscrete-v0`` (:class:`recgym.envs.MovieRecDiscreteEnv`: discrete actions)
+    replay the same users with the same rewards and transitions.
 
     Example:
         >>> import gymnasium as gym, recgym
@@ -177,8 +182,13 @@ class MovieRecEnv(gym.Env):
         device: str | None = None,
         render_mode: str | None = None,
         _context: EnvContext | None = None,
+        _min_history: int | None = None,
     ) -> None:
-        """Validate the configuration and build (or share) the data context. No reset here."""
+        """Validate the configuration and build (or share) the data context. No reset here.
+
+        ``_min_history`` is for subclasses (:class:`~recgym.envs.MovieRecSeqEnv`): the
+        interactions a user needs before an episode starts, instead of ``frame_size``.
+        """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
                 f"render_mode={render_mode!r} is not supported; use one of "
@@ -212,6 +222,7 @@ class MovieRecEnv(gym.Env):
             reward=reward,
             backend=backend,
             device=device,
+            min_history=_min_history,
         )
         self.frame_size = int(frame_size)
         self.slate_size = int(slate_size)
@@ -231,18 +242,25 @@ class MovieRecEnv(gym.Env):
         self.observation_space = spaces.Box(lo, hi, (n_obs,), np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, (self.embedding_dim,), np.float32)
 
-        self._core = ReplayCore(
-            ctx,
-            1,
+        self._core = self.make_core(1)
+        self._row = np.zeros(1, dtype=np.int64)
+        self._last: dict[str, Any] | None = None
+
+    def make_core(self, n: int) -> ReplayCore:
+        """A :class:`~recgym.envs.core.ReplayCore` of ``n`` slots with this configuration.
+
+        The vector environment builds its core here too, so it replays exactly as this env.
+        """
+        return ReplayCore(
+            self._ctx,
+            n,
             frame_size=self.frame_size,
             slate_size=self.slate_size,
             unrated_reward=self.unrated_reward,
             allow_repeats=self.allow_repeats,
-            patience=patience,
+            patience=self.patience,
             hit_discount=self.hit_discount,
         )
-        self._row = np.zeros(1, dtype=np.int64)
-        self._last: dict[str, Any] | None = None
 
     # ---------------------------------------------------------------- properties
     @property

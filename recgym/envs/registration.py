@@ -7,6 +7,8 @@ import gymnasium as gym
 ENTRY_POINT = "recgym.envs.movie_rec:MovieRecEnv"
 VECTOR_ENTRY_POINT = "recgym.envs.vector:MovieRecVectorEnv"
 DISCRETE_ENTRY_POINT = "recgym.envs.discrete:MovieRecDiscreteEnv"
+SEQ_ENTRY_POINT = "recgym.envs.movie_rec_seq:MovieRecSeqEnv"
+SEQ_VECTOR_ENTRY_POINT = "recgym.envs.vector:MovieRecSeqVectorEnv"
 
 #: id -> keyword arguments. Never change what an id means: a behaviour change gets a new -vN.
 ENV_IDS: dict[str, dict[str, object]] = {
@@ -17,8 +19,19 @@ ENV_IDS: dict[str, dict[str, object]] = {
     "MovieRec-25M-v0": {"dataset": "ml-25m"},
     "MovieRecSynthetic-v0": {"dataset": "synthetic"},
     "MovieRecDiscrete-v0": {"dataset": "ml-latest-small"},
+    "MovieRecSeq-v0": {"dataset": "ml-latest-small"},
 }
 DISCRETE_IDS = ("MovieRecDiscrete-v0",)
+SEQ_IDS = ("MovieRecSeq-v0",)
+
+
+def entry_points(env_id: str) -> tuple[str, str | None]:
+    """The (single, vector) entry points of a registered id (no vector env: ``None``)."""
+    if env_id in DISCRETE_IDS:
+        return DISCRETE_ENTRY_POINT, None
+    if env_id in SEQ_IDS:
+        return SEQ_ENTRY_POINT, SEQ_VECTOR_ENTRY_POINT
+    return ENTRY_POINT, VECTOR_ENTRY_POINT
 
 
 def register_envs() -> list[str]:
@@ -27,11 +40,11 @@ def register_envs() -> list[str]:
     for env_id, kwargs in ENV_IDS.items():
         if env_id in gym.registry:
             continue
-        discrete = env_id in DISCRETE_IDS
+        entry_point, vector_entry_point = entry_points(env_id)
         gym.register(
             id=env_id,
-            entry_point=DISCRETE_ENTRY_POINT if discrete else ENTRY_POINT,
-            vector_entry_point=None if discrete else VECTOR_ENTRY_POINT,
+            entry_point=entry_point,
+            vector_entry_point=vector_entry_point,
             kwargs=dict(kwargs),
         )
         added.append(env_id)

@@ -12,9 +12,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from recgym.envs.context import EnvContext
-from recgym.envs.core import ReplayCore, StepBatch, check_slate, choose_episode, reset_info
+from recgym.envs.core import StepBatch, check_slate, choose_episode, reset_info
 from recgym.envs.core import step_info as row_step_info
 from recgym.envs.movie_rec import MovieRecEnv
+from recgym.envs.movie_rec_seq import MovieRecSeqEnv
 from recgym.errors import ConfigError, check_int
 
 
@@ -52,6 +53,8 @@ class MovieRecVectorEnv(VectorEnv):
     """
 
     metadata = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    #: The single environment whose configuration, spaces and observations the slots share.
+    env_class: type[MovieRecEnv] = MovieRecEnv
 
     def __init__(
         self,
@@ -78,7 +81,7 @@ class MovieRecVectorEnv(VectorEnv):
             raise ConfigError(f"render_mode={render_mode!r}: the vector env renders 'ansi' only.")
         # One single env validates the arguments, builds the context and gives the spaces; it
         # also renders a slot on demand.
-        self._template = MovieRecEnv(render_mode=render_mode, **kwargs)
+        self._template = self.env_class(render_mode=render_mode, **kwargs)
         t = self._template
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
@@ -89,16 +92,7 @@ class MovieRecVectorEnv(VectorEnv):
         self.single_action_space = t.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._core = ReplayCore(
-            t.context,
-            self.num_envs,
-            frame_size=t.frame_size,
-            slate_size=t.slate_size,
-            unrated_reward=t.unrated_reward,
-            allow_repeats=t.allow_repeats,
-            patience=t.patience,
-            hit_discount=t.hit_discount,
-        )
+        self._core = t.make_core(self.num_envs)
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._obs = np.zeros(self.observation_space.shape, dtype=np.float32)
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
@@ -312,6 +306,34 @@ class MovieRecVectorEnv(VectorEnv):
                 continue
             out.append(render_table(_SlotView(self, i), self._last[i]))
         return tuple(out)
+
+
+class MovieRecSeqVectorEnv(MovieRecVectorEnv):
+    """``num_envs`` users of :class:`~recgym.envs.MovieRecSeqEnv`, stepped together.
+
+    What ``gym.make_vec("MovieRecSeq-v0", num_envs=N)`` gives: everything as
+    :class:`MovieRecVectorEnv` (one batched decode per step, the same trajectories as
+    ``SyncVectorEnv``), with the sequence observation of ``MovieRecSeq-v0``.
+
+    Args:
+        num_envs: Number of sub-environments.
+        **kwargs: Those of :class:`MovieRecVectorEnv` and :class:`~recgym.envs.MovieRecSeqEnv`
+            (``history_size``, ``min_history``, ...).
+
+    Example:
+        >>> import gymnasium as gym, recgym
+        >>> envs = gym.make_vec("MovieRecSeq-v0", num_envs=4, dataset="synthetic",
+        ...                     embedding_dim=8, history_size=20)
+        >>> obs, info = envs.reset(seed=0)
+        >>> obs.shape
+        (4, 200)
+    """
+
+    env_class = MovieRecSeqEnv
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        """As :class:`MovieRecVectorEnv`."""
+        super().__init__(num_envs, **kwargs)
 
 
 class _SlotView:
