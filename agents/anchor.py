@@ -44,11 +44,15 @@ def item_scores(actions: torch.Tensor, items: torch.Tensor, metric: str) -> torc
     """The decoder's score of every item for each action, in torch (``(B, n_items)``).
 
     The same formulas as :mod:`recgym.ranking`: ``dot`` ``a . e``; ``cosine`` ``a . e / (|a||e|)``;
-    ``euclidean`` ``-|a - e|^2``.
+    ``euclidean`` ``-|a - e|^2``; ``correlation`` the cosine of the centred vectors (the Pearson
+    correlation; 0 for a constant vector).
     """
     if metric == "dot":
         return actions @ items.T
-    if metric == "cosine":
+    if metric in ("cosine", "correlation"):
+        if metric == "correlation":
+            actions = actions - actions.mean(dim=1, keepdim=True)
+            items = items - items.mean(dim=1, keepdim=True)
         return nn.functional.normalize(actions, dim=1) @ nn.functional.normalize(items, dim=1).T
     if metric == "euclidean":
         return (
@@ -56,7 +60,9 @@ def item_scores(actions: torch.Tensor, items: torch.Tensor, metric: str) -> torc
             - (actions * actions).sum(1, keepdim=True)
             - (items * items).sum(1)[None, :]
         )
-    raise ConfigError(f"metric={metric!r} has no torch scorer; use dot, cosine or euclidean.")
+    raise ConfigError(
+        f"metric={metric!r} has no torch scorer; use dot, cosine, euclidean or correlation."
+    )
 
 
 def policy_action(model: BaseAlgorithm, observations: torch.Tensor) -> torch.Tensor:
@@ -80,11 +86,13 @@ class LoggedBatch:
         observations: ``(B, obs_dim)``.
         consumed: ``(B, n_items)`` bool, the items each user consumed before the step.
         targets: ``(B, n_items)`` float, the next-item distribution (rows sum to 1).
+        actions: ``(B, dim)``, the logged actions (the items' embeddings).
     """
 
     observations: torch.Tensor
     consumed: torch.Tensor
     targets: torch.Tensor
+    actions: torch.Tensor
 
 
 class BCAnchor(nn.Module):
@@ -152,6 +160,7 @@ class BCAnchor(nn.Module):
             observations=torch.as_tensor(t.observations[index], device=self.device),
             consumed=torch.as_tensor(consumed, device=self.device),
             targets=torch.as_tensor(targets, device=self.device),
+            actions=torch.as_tensor(t.actions[index], device=self.device),
         )
 
     def sample(self, batch_size: int) -> LoggedBatch:
@@ -163,11 +172,14 @@ class BCAnchor(nn.Module):
         scores = item_scores(actions, self.items, self.metric) * self.log_scale.exp()
         return scores.masked_fill(consumed, float("-inf"))
 
-    def loss(self, actions: torch.Tensor, batch: LoggedBatch) -> torch.Tensor:
-        """Cross-entropy plus the norm term, averaged over the batch."""
+    def loss(
+        self, actions: torch.Tensor, batch: LoggedBatch, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Cross-entropy plus the norm term, averaged over the batch (``weights``: per row)."""
         logp = torch.log_softmax(self.logits(actions, batch.consumed), dim=1)
         # targets are never consumed items, so 0 * -inf never occurs
-        ce = -(batch.targets * logp.masked_fill(batch.consumed, 0.0)).sum(1).mean()
+        ce = -(batch.targets * logp.masked_fill(batch.consumed, 0.0)).sum(1)
+        ce = ce.mean() if weights is None else (weights * ce).mean()
         if self.norm_weight:
             ce = ce + self.norm_weight * ((actions.norm(dim=1) - 1.0) ** 2).mean()
         return ce

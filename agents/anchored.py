@@ -1,18 +1,26 @@
 """DDPG, TD3 and SAC whose actor keeps a supervised anchor while it learns from the critic.
 
-The SB3 algorithms, with one change to the actor update (TD3+BC, Fujimoto & Gu 2021, with the
-full-softmax cross-entropy of :class:`agents.anchor.BCAnchor` as the behaviour-cloning term):
+The SB3 algorithms, with one change to the actor update, in one of two forms
+(``actor_loss``), both with the full-softmax cross-entropy of :class:`agents.anchor.BCAnchor`:
 
-* DDPG/TD3: ``loss = -critic_weight * Q(s, pi(s)) / mean|Q| + CE(pi(s_logged))``
-* SAC: ``loss = critic_weight * mean(alpha log pi(a|s) - Q(s, a)) / mean|Q|``
-  ``+ CE(tanh(mu(s_logged)))``
+* ``"td3bc"`` (TD3+BC, Fujimoto & Gu 2021): the critic term beside the cross-entropy,
 
-``s`` is a minibatch of the replay buffer (online experience), ``s_logged`` one of the logged
-train transitions; ``mean|Q|`` is taken over the minibatch and not differentiated, so
-``critic_weight`` (lambda) is scale-free. ``critic_weight=0`` keeps the behaviour-cloned actor
-and learns only the critic; without an anchor the update is SB3's own. The critic update is
-SB3's, unchanged. :meth:`AnchoredMixin.critic_step` is also what
-:func:`agents.anchor.warm_up_critic` runs on logged transitions before online learning.
+  * DDPG/TD3: ``loss = -critic_weight * Q(s, pi(s)) / mean|Q| + CE(pi(s_logged))``
+  * SAC: ``loss = critic_weight * mean(alpha log pi(a|s) - Q(s, a)) / mean|Q|``
+    ``+ CE(tanh(mu(s_logged)))``
+
+  ``s`` is a minibatch of the replay buffer (online experience), ``s_logged`` one of the
+  logged train transitions; ``mean|Q|`` is taken over the minibatch and not differentiated,
+  so ``critic_weight`` (lambda) is scale-free; ``critic_weight=0`` keeps the
+  behaviour-cloned actor and learns only the critic.
+* ``"awr"`` (advantage-weighted regression, Peng et al. 2019): the cross-entropy alone, each
+  logged transition weighted by ``w = exp(A / (temperature * std(A)))`` (at most 20, then
+  divided by the batch mean), ``A = Q(s, a_logged) - Q(s, pi(s))``: the actor imitates the
+  logged choices the critic rates above its own, more.
+
+Without an anchor the update is SB3's own. The critic update is SB3's, unchanged;
+:meth:`AnchoredTD3.critic_step` (and SAC's) is also what :func:`agents.anchor.warm_up_critic`
+runs on logged transitions before online learning.
 
 The models save and load as ordinary SB3 zips (``model.save``, ``AnchoredTD3.load``). The
 anchor, which holds the logged transitions, is not saved: attach one with
@@ -35,9 +43,12 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from agents.anchor import BCAnchor, policy_action
-from recgym.errors import ConfigError
+from agents.wolpertinger import critic_values
+from recgym.errors import ConfigError, check_choice
 
 RECIPE = "anchored"
+ACTOR_LOSSES = ("td3bc", "awr")
+MAX_WEIGHT = 20.0  # AWR's weight clip
 
 
 class AnchoredMixin:
@@ -46,22 +57,37 @@ class AnchoredMixin:
     Attributes:
         anchor: The cross-entropy term, or ``None`` (SB3's actor loss).
         critic_weight: Lambda, the weight of the normalised critic term (>= 0).
+        actor_loss: ``"td3bc"`` or ``"awr"`` (see the module docstring).
+        awr_temperature: AWR's temperature, in standard deviations of the advantage (> 0).
         recipe: ``"anchored"``, saved with the model so that loading checks it.
         algorithm: ``"ddpg"``, ``"td3"`` or ``"sac"``, saved too (:func:`load_agent`).
     """
 
     anchor: BCAnchor | None
     critic_weight: float
+    actor_loss: str = "td3bc"
+    awr_temperature: float = 1.0
     recipe: str = RECIPE
     sb3_name: str = ""  # the SB3 class this one extends, for messages
 
-    def _init_anchor(self, anchor: BCAnchor | None, critic_weight: float) -> None:
+    def _init_anchor(
+        self,
+        anchor: BCAnchor | None,
+        critic_weight: float,
+        actor_loss: str,
+        awr_temperature: float,
+    ) -> None:
         if not isinstance(critic_weight, (int, float)) or not critic_weight >= 0:
             raise ConfigError(
                 f"critic_weight={critic_weight!r} must be a number >= 0 (0: keep the "
                 "behaviour-cloned actor; 1-5 are typical)."
             )
+        check_choice("actor_loss", actor_loss, ACTOR_LOSSES)
+        if not isinstance(awr_temperature, (int, float)) or not awr_temperature > 0:
+            raise ConfigError(f"awr_temperature={awr_temperature!r} must be a number > 0.")
         self.critic_weight = float(critic_weight)
+        self.actor_loss = actor_loss
+        self.awr_temperature = float(awr_temperature)
         self.recipe = RECIPE
         self.algorithm = self.sb3_name.lower()
         self.anchor = None
@@ -86,13 +112,20 @@ class AnchoredMixin:
         return [*super()._excluded_save_params(), "anchor", "_ce_losses"]
 
     def _anchored_actor_loss(self, rl_loss: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """``critic_weight * rl_loss / mean|Q| + CE`` (``rl_loss`` alone without an anchor)."""
+        """The actor loss of ``actor_loss`` (``rl_loss``, SB3's, without an anchor)."""
         if self.anchor is None:
             return rl_loss
         batch = self.anchor.sample(self.batch_size)
-        ce = self.anchor.loss(policy_action(self, batch.observations), batch)
+        actions = policy_action(self, batch.observations)
+        weights = None
+        if self.actor_loss == "awr":
+            advantage = critic_values(self, batch.observations, batch.actions) - critic_values(
+                self, batch.observations, actions.detach()
+            )
+            weights = awr_weights(advantage, self.awr_temperature)
+        ce = self.anchor.loss(actions, batch, weights)
         self._ce_losses.append(ce.item())
-        if self.critic_weight == 0:
+        if self.critic_weight == 0 or self.actor_loss == "awr":
             return ce
         scale = self.critic_weight / q.abs().mean().detach().clamp_min(1e-6)
         return scale * rl_loss + ce
@@ -117,6 +150,13 @@ class AnchoredMixin:
         return super().load(path, *args, **kwargs)
 
 
+def awr_weights(advantage: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``exp(A / (temperature * std(A)))``, clipped at ``MAX_WEIGHT``, divided by their mean."""
+    scale = temperature * advantage.std().clamp_min(1e-6)
+    weights = torch.exp(advantage / scale).clamp(max=MAX_WEIGHT)
+    return weights / weights.mean()
+
+
 class AnchoredTD3(AnchoredMixin, TD3):
     """TD3 with the anchored actor loss (see the module docstring).
 
@@ -124,6 +164,8 @@ class AnchoredTD3(AnchoredMixin, TD3):
         *args: TD3's arguments.
         anchor: The cross-entropy term (``None``: SB3's actor loss until one is set).
         critic_weight: Lambda of the normalised critic term (default 1.0).
+        actor_loss: ``"td3bc"`` (default) or ``"awr"``.
+        awr_temperature: AWR's temperature (default 1.0).
         **kwargs: TD3's keyword arguments.
     """
 
@@ -134,11 +176,13 @@ class AnchoredTD3(AnchoredMixin, TD3):
         *args: Any,
         anchor: BCAnchor | None = None,
         critic_weight: float = 1.0,
+        actor_loss: str = "td3bc",
+        awr_temperature: float = 1.0,
         **kwargs: Any,
     ) -> None:
         """Build TD3, then attach the anchor."""
         super().__init__(*args, **kwargs)
-        self._init_anchor(anchor, critic_weight)
+        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature)
 
     def critic_step(self, data: ReplayBufferSamples) -> float:
         """One TD3 critic update on ``data`` (SB3's target: clipped double Q, smoothed)."""
@@ -193,6 +237,8 @@ class AnchoredDDPG(AnchoredTD3):
         *args: DDPG's arguments.
         anchor: The cross-entropy term.
         critic_weight: Lambda of the normalised critic term (default 1.0).
+        actor_loss: ``"td3bc"`` (default) or ``"awr"``.
+        awr_temperature: AWR's temperature (default 1.0).
         **kwargs: DDPG's keyword arguments.
     """
 
@@ -219,6 +265,8 @@ class AnchoredSAC(AnchoredMixin, SAC):
         *args: SAC's arguments.
         anchor: The cross-entropy term (on ``tanh`` of the mean action).
         critic_weight: Lambda of the normalised critic term (default 1.0).
+        actor_loss: ``"td3bc"`` (default) or ``"awr"``.
+        awr_temperature: AWR's temperature (default 1.0).
         **kwargs: SAC's keyword arguments.
     """
 
@@ -229,11 +277,13 @@ class AnchoredSAC(AnchoredMixin, SAC):
         *args: Any,
         anchor: BCAnchor | None = None,
         critic_weight: float = 1.0,
+        actor_loss: str = "td3bc",
+        awr_temperature: float = 1.0,
         **kwargs: Any,
     ) -> None:
         """Build SAC, then attach the anchor."""
         super().__init__(*args, **kwargs)
-        self._init_anchor(anchor, critic_weight)
+        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature)
 
     def _ent_coef(self) -> torch.Tensor:
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:

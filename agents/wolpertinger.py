@@ -65,3 +65,60 @@ class WolpertingerPolicy(Policy):
         q = critic_values(self.model, obs_t.expand(len(candidates), -1), emb).cpu().numpy()
         order = np.argsort(-q, kind="stable")[:slate]
         return candidates[order]
+
+
+def value_gap(
+    model: Any,
+    env: MovieRecEnv,
+    policy: Policy | None = None,
+    max_users: int | None = None,
+) -> dict[str, float]:
+    """The critic's predicted return against the realised one, on ``env``'s users.
+
+    Each user is replayed once with ``policy`` (default: the model's deterministic action).
+    At every step ``t`` the critic predicts ``Q(s_t, a_t)`` for the action taken (for a policy
+    that shows slates directly, the first slate item's embedding), and the realised discounted
+    return is ``G_t = sum_j gamma^j r_(t+j)`` to the end of the episode, with the model's gamma.
+
+    Returns:
+        ``{"predicted", "realised", "gap"}``: means over all steps, ``gap = predicted - realised``
+        (positive: over-estimation).
+    """
+    import math
+
+    from agents.policies import AgentPolicy
+
+    env = getattr(env, "unwrapped", env)
+    policy = policy or AgentPolicy(model)
+    gamma = float(model.gamma)
+    predicted, realised = [], []
+    users = env.episode_user_ids[:max_users]
+    emb = env.context.embeddings
+    for uid in users.tolist():
+        obs, _ = env.reset(options={"user_id": uid})
+        policy.reset(env)
+        observations, actions, rewards, done = [], [], [], False
+        while not done:
+            slate = policy.recommend(env, obs)
+            observations.append(obs)
+            actions.append(emb[slate[0]])
+            obs, reward, terminated, truncated, _ = env.step_slate(slate)
+            rewards.append(reward)
+            done = terminated or truncated
+        if isinstance(policy, AgentPolicy):  # the action itself, not its first item
+            actions = [policy.act(o) for o in observations]
+        q = critic_values(
+            model,
+            torch.as_tensor(np.asarray(observations, dtype=np.float32), device=model.device),
+            torch.as_tensor(np.asarray(actions, dtype=np.float32), device=model.device),
+        )
+        predicted += q.cpu().numpy().tolist()
+        g, returns = 0.0, []
+        for r in reversed(rewards):
+            g = r + gamma * g
+            returns.append(g)
+        realised += returns[::-1]
+    if not predicted:
+        return {"predicted": math.nan, "realised": math.nan, "gap": math.nan}
+    p, r = float(np.mean(predicted)), float(np.mean(realised))
+    return {"predicted": p, "realised": r, "gap": p - r}

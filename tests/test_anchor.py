@@ -9,7 +9,7 @@ from helpers import frame, movies, scenario_env
 
 from agents import evaluate, make_agent
 from agents.anchor import BCAnchor, item_scores, pretrain_actor, warm_up_critic
-from agents.anchored import AnchoredDDPG, AnchoredSAC, AnchoredTD3, load_agent
+from agents.anchored import AnchoredDDPG, AnchoredSAC, AnchoredTD3, awr_weights, load_agent
 from agents.encoders import AttentionEncoder, GRUEncoder, split_observation
 from agents.offline import logged_transitions
 from agents.policies import AgentPolicy
@@ -114,7 +114,7 @@ def test_anchor_masks_consumed_items_and_targets_next_second(planted):
     assert torch.isfinite(logits[~batch.consumed]).all()
 
 
-@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean"])
+@pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean", "correlation"])
 def test_item_scores_rank_like_the_decoder(metric):
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(40, 6)).astype(np.float32)
@@ -160,6 +160,29 @@ def test_anchored_agents_train_save_and_load(planted, cls, tmp_path):
         model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
     )
     assert type(load_agent(tmp_path / "m.zip", device="cpu")) is cls
+
+
+def test_awr_weights_favour_advantage_and_are_bounded():
+    advantage = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0, 30.0])
+    w = awr_weights(advantage, 1.0)
+    assert torch.all(w[1:] >= w[:-1]) and w.mean().item() == pytest.approx(1.0)
+    raw = torch.exp(advantage / advantage.std()).clamp(max=20.0)
+    torch.testing.assert_close(w, raw / raw.mean())
+    flat = awr_weights(advantage, 100.0)  # a high temperature: nearly plain behaviour cloning
+    assert (flat.max() - flat.min()).item() < 0.1
+
+
+def test_awr_actor_loss_trains(planted):
+    model, anchor = anchored(planted, "td3", actor_loss="awr", awr_temperature=0.5)
+    before = [p.detach().clone() for p in model.actor.parameters()]
+    model.set_anchor(anchor)
+    model.learn(100)
+    assert model.logger.name_to_value["train/anchor_ce"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.actor.parameters(), strict=True))
+    with pytest.raises(ConfigError, match="actor_loss"):
+        anchored(planted, actor_loss="bc")
+    with pytest.raises(ConfigError, match="awr_temperature=0"):
+        anchored(planted, actor_loss="awr", awr_temperature=0)
 
 
 def test_same_seed_same_weights(planted):

@@ -1,0 +1,163 @@
+"""The anchored recipe: what happens to an agent before online learning starts.
+
+1. **Logged transitions** of the train users, stepped through the environment
+   (:func:`agents.offline.logged_transitions`), each with its logged item.
+2. **Behaviour cloning**: the actor is fitted to the logged next items with the full-softmax
+   cross-entropy of :class:`agents.anchor.BCAnchor`, early-stopped on validation users
+   (:func:`agents.anchor.pretrain_actor`). The result alone is the ``bc`` policy.
+3. **Critic warm-up**: fitted Q evaluation of that actor on the same transitions
+   (:func:`agents.anchor.warm_up_critic`), so the critic knows the actor before it steers it.
+4. The anchor is attached to the model (:meth:`agents.anchored.AnchoredMixin.set_anchor`), and
+   ``model.learn`` fine-tunes online with the anchored actor loss.
+
+:func:`prepare_anchored` runs steps 1-4 on a model from ``make_agent(..., recipe="anchored")``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agents.anchor import BCAnchor, PretrainResult, pretrain_actor, warm_up_critic
+from agents.offline import fill_replay_buffer, logged_transitions
+from agents.threads import single_blas_thread
+from recgym.envs import MovieRecEnv
+from recgym.errors import ConfigError
+
+log = logging.getLogger("agents")
+
+
+@dataclass
+class AnchorSettings:
+    """Settings of the recipe's offline stages (defaults chosen on validation users).
+
+    Attributes:
+        bc_epochs: Most passes over the logged transitions in behaviour cloning.
+        bc_patience: Epochs without a validation gain before behaviour cloning stops.
+        bc_learning_rate: Adam's step size in behaviour cloning.
+        bc_batch_size: Minibatch size in behaviour cloning.
+        norm_weight: Weight of ``(|a| - 1)^2`` in the anchor (:class:`agents.anchor.BCAnchor`).
+        next_items: ``"second"`` or ``"one"``: the anchor's targets.
+        warmup_steps: Critic updates of the warm-up (0: none).
+        keep_logged: Put the logged transitions in the replay buffer before online learning.
+        val_users: Validation users for early stopping (``None``: all).
+    """
+
+    bc_epochs: int = 6
+    bc_patience: int = 2
+    bc_learning_rate: float = 1e-3
+    bc_batch_size: int = 256
+    norm_weight: float = 0.1
+    next_items: str = "second"
+    warmup_steps: int = 2_000
+    keep_logged: bool = False
+    val_users: int | None = None
+
+    def validate(self) -> AnchorSettings:
+        """Check the values; raises ConfigError naming the bad one."""
+        for name in ("bc_epochs", "bc_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1.")
+        for name in ("bc_patience", "warmup_steps"):
+            if int(getattr(self, name)) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0.")
+        if not self.bc_learning_rate > 0:
+            raise ConfigError(f"bc_learning_rate={self.bc_learning_rate!r} must be > 0.")
+        return self
+
+
+@dataclass
+class AnchorReport:
+    """What :func:`prepare_anchored` did.
+
+    Attributes:
+        transitions: Logged transitions used.
+        bc: The behaviour-cloning run.
+        warmup_losses: Critic loss every 100 warm-up steps.
+        seconds: Wall time per stage.
+    """
+
+    transitions: int
+    bc: PretrainResult
+    warmup_losses: list[float] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+def prepare_anchored(
+    model: Any,
+    train_env: MovieRecEnv,
+    val_env: MovieRecEnv | None,
+    settings: AnchorSettings | None = None,
+    *,
+    seed: int = 0,
+    stop_after_bc: bool = False,
+    progress: bool | None = None,
+) -> AnchorReport:
+    """Run the recipe's offline stages on ``model`` (see the module docstring).
+
+    Args:
+        model: An anchored DDPG, TD3 or SAC (``make_agent(..., recipe="anchored")``).
+        train_env: The TRAIN environment (its logged transitions).
+        val_env: The validation environment (early stopping of behaviour cloning).
+        settings: The stages' settings (defaults: :class:`AnchorSettings`).
+        seed: Seed of the minibatch sampling.
+        stop_after_bc: Stop after behaviour cloning (the ``bc`` policy: no critic, no anchor).
+        progress: Show progress bars (``None``: only on a terminal).
+
+    Returns:
+        What was run, with timings.
+
+    Raises:
+        ConfigError: If the model is not anchored, or an environment is on the wrong split.
+    """
+    settings = (settings or AnchorSettings()).validate()
+    if not hasattr(model, "set_anchor"):
+        raise ConfigError(
+            f"{type(model).__name__} is not an anchored model: build it with "
+            "make_agent(..., recipe='anchored')."
+        )
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    with single_blas_thread():
+        transitions = logged_transitions(train_env, progress=progress)
+        seconds["transitions"] = time.perf_counter() - start
+        anchor = BCAnchor(
+            train_env,
+            transitions,
+            model.device,
+            norm_weight=settings.norm_weight,
+            next_items=settings.next_items,
+            seed=seed,
+        )
+        log.info("behaviour cloning on %d logged transitions", len(transitions))
+        start = time.perf_counter()
+        bc = pretrain_actor(
+            model,
+            anchor,
+            epochs=settings.bc_epochs,
+            batch_size=settings.bc_batch_size,
+            learning_rate=settings.bc_learning_rate,
+            val_env=val_env,
+            val_users=settings.val_users,
+            patience=settings.bc_patience,
+            progress=progress,
+        )
+        seconds["bc"] = time.perf_counter() - start
+        report = AnchorReport(transitions=len(transitions), bc=bc, seconds=seconds)
+        if stop_after_bc:
+            return report
+        start = time.perf_counter()
+        report.warmup_losses = warm_up_critic(
+            model, anchor, settings.warmup_steps, progress=progress
+        )
+        seconds["warmup"] = time.perf_counter() - start
+    model.set_anchor(anchor)
+    if settings.keep_logged:
+        fill_replay_buffer(model, transitions)
+    return report

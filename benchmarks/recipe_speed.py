@@ -1,0 +1,102 @@
+"""Speed of the anchored recipe: the offline stages, and Wolpertinger against the plain decode.
+
+1. **Offline stages** on every logged train transition of the dataset (81,404 on
+   ml-latest-small): stepping them through the environment, then behaviour cloning with the
+   recipe's defaults (:class:`agents.recipe.AnchorSettings`: early stopping on validation users
+   included), then the critic warm-up. Target: actor pre-training <= 60 s on 2 CPU cores.
+2. **Evaluation** of the cloned agent on the test users, the plain decode against Wolpertinger
+   re-ranking at ``K`` candidates, alternating, median of ``--repeats`` each. Target: the ratio
+   <= 2.
+
+Rerun (and write the ``recipe_speed`` section of ``benchmarks/RESULTS.md``)::
+
+    python -m benchmarks.recipe_speed --write
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from benchmarks.common import default_data_dir, machine, md_table, parse_args, report, stamp
+
+
+@dataclass
+class Args:
+    """Time the anchored recipe's offline stages and Wolpertinger evaluation."""
+
+    dataset: str = field(default="ml-latest-small", metadata={"help": "dataset name"})
+    embedding: str = field(default="implicit", metadata={"help": "embedding method"})
+    embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
+    algo: str = field(default="td3", metadata={"help": "algorithm"})
+    k: int = field(default=100, metadata={"help": "Wolpertinger candidates"})
+    repeats: int = field(default=3, metadata={"help": "evaluation repeats (median)"})
+    threads: int = field(default=2, metadata={"help": "torch threads"})
+    write: bool = field(default=False, metadata={"help": "write RESULTS.md's section"})
+
+
+def main(args: Args) -> str:
+    """Run both measurements and report them."""
+    import gymnasium as gym
+    import torch
+
+    from agents import evaluate, make_agent
+    from agents.policies import AgentPolicy
+    from agents.recipe import AnchorSettings, prepare_anchored
+    from agents.wolpertinger import WolpertingerPolicy
+
+    torch.set_num_threads(args.threads)
+    kw = {"dataset": args.dataset, "embedding": args.embedding, "embedding_dim": args.embedding_dim}
+    if default_data_dir():
+        kw["data_dir"] = default_data_dir()
+    envs = {s: gym.make("MovieRec-v0", split=s, **kw).unwrapped for s in ("train", "val", "test")}
+    model = make_agent(args.algo, envs["train"], recipe="anchored", seed=0, device="auto")
+    settings = AnchorSettings()
+    start = time.perf_counter()
+    offline = prepare_anchored(model, envs["train"], envs["val"], settings, progress=False)
+    total = time.perf_counter() - start
+    secs = offline.seconds
+    rows = [
+        ["logged transitions (stepped through the env)", f"{offline.transitions:,}",
+         f"{secs['transitions']:.1f}"],
+        [f"behaviour cloning ({offline.bc.epochs} epochs, val check each)", "",
+         f"{secs['bc']:.1f}"],
+        ["  per epoch, with its validation check", "", f"{secs['bc'] / offline.bc.epochs:.1f}"],
+        [f"critic warm-up ({settings.warmup_steps} steps)", "", f"{secs['warmup']:.1f}"],
+        ["actor pre-training: transitions + behaviour cloning", "",
+         f"**{secs['transitions'] + secs['bc']:.1f}**"],
+        ["all offline stages", "", f"{total:.1f}"],
+    ]  # fmt: skip
+    test = envs["test"]
+    plain, wolp = [], []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        evaluate(AgentPolicy(model), test, progress=False)
+        plain.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        evaluate(WolpertingerPolicy(model, args.k), test, progress=False)
+        wolp.append(time.perf_counter() - start)
+    p, w = statistics.median(plain), statistics.median(wolp)
+    text = "\n".join(
+        [
+            "## Anchored recipe: offline stages and Wolpertinger evaluation",
+            "",
+            f"{stamp()}, {machine()}, torch {torch.__version__} ({args.threads} threads). "
+            f"{args.dataset}, {args.embedding} embeddings dim {args.embedding_dim}, "
+            f"{args.algo}; rerun: `python -m benchmarks.recipe_speed --write`.",
+            "",
+            md_table(["stage", "transitions", "seconds"], rows),
+            "",
+            f"Evaluation of the {test.n_episodes} test users, median of {args.repeats}: plain "
+            f"decode {p:.2f} s, Wolpertinger at K={args.k} {w:.2f} s: **{w / p:.2f}x** "
+            f"(target <= 2x). All times: plain {[round(x, 2) for x in plain]}, Wolpertinger "
+            f"{[round(x, 2) for x in wolp]}.",
+        ]
+    )
+    report("recipe_speed", text, args.write)
+    return text
+
+
+if __name__ == "__main__":
+    main(parse_args(Args))
