@@ -369,6 +369,12 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _wrap(text: str) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=78, break_on_hyphens=False)
+
+
 def data_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The ``recgym data`` command: download, info, cache."""
     names = "ml-latest-small, ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m"
@@ -376,7 +382,7 @@ def data_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     d = sub.add_parser(
         "data",
         help="download, describe, or list and clear the cache of MovieLens data",
-        description="Get MovieLens data ready, describe it, and manage the cache folder.",
+        description=_wrap("Get MovieLens data ready, describe it, and manage the cache folder."),
         epilog="examples:\n  recgym data download ml-1m\n  recgym data info ml-latest-small"
         "\n  recgym data cache\n  recgym data cache clear ml-20m",
         formatter_class=raw,
@@ -389,8 +395,10 @@ def data_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     dl = dsub.add_parser(
         "download",
         help="find a dataset on disk or download it, then prepare it",
-        description="Find NAME on disk, or download it from GroupLens (checksum-verified), "
-        "then read it once so later loads come from the cache. " + where,
+        description=_wrap(
+            "Find NAME on disk, or download it from GroupLens (checksum-verified), then read "
+            "it once so later loads come from the cache. " + where
+        ),
         epilog="examples:\n  recgym data download ml-1m\n"
         "  recgym data download ml-latest-small --data-dir ~/data",
         formatter_class=raw,
@@ -405,7 +413,7 @@ def data_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     info = dsub.add_parser(
         "info",
         help="sizes, density, time span of a dataset",
-        description="Describe NAME (downloading it if it is not on disk). " + where,
+        description=_wrap("Describe NAME (downloading it if it is not on disk). " + where),
         epilog="example:\n  recgym data info ml-latest-small --no-download",
         formatter_class=raw,
     )
@@ -424,8 +432,10 @@ def data_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     cache = dsub.add_parser(
         "cache",
         help="list or clear cached data",
-        description="List what the cache folder holds (downloads, processed datasets, "
-        "embeddings), or clear it. Everything there is rebuilt when needed.",
+        description=_wrap(
+            "List what the cache folder holds (downloads, processed datasets, embeddings), "
+            "or clear it. Everything there is rebuilt when needed."
+        ),
         epilog="examples:\n  recgym data cache\n  recgym data cache clear ml-20m\n"
         "  recgym data cache clear --yes --downloads",
         formatter_class=raw,

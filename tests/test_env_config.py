@@ -24,7 +24,7 @@ from recgym.errors import ConfigError, UnknownDatasetError
         ({"unrated_reward": 2.0}, "unrated_reward=2.0"),
         ({"allow_repeats": "yes"}, "allow_repeats='yes'"),
         ({"patience": 0}, "patience=0"),
-        ({"render_mode": "rgb_array"}, "render_mode='rgb_array'"),
+        ({"render_mode": "rgb"}, "render_mode='rgb' is not supported"),
         ({"backend": "cuda"}, "backend='cuda'"),
         ({"embedding": np.eye(5, dtype=np.float32)}, r"one row per item"),
         ({"embedding_dim": 8}, "omit embedding_dim"),
