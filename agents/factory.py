@@ -116,7 +116,7 @@ def make_env(env_id: str = "MovieRec-v0", n_envs: int = 1, **env_kwargs: Any) ->
         return RecVecEnv(n_envs, vector_env=load_env_creator(vector), **kwargs)
     from stable_baselines3.common.env_util import make_vec_env
 
-    # SB3 asks for render_mode="rgb_array" unless told otherwise; recgym renders text only
+    # SB3 asks for render_mode="rgb_array" unless told otherwise; training needs no frames
     return make_vec_env(env_id, n_envs=n_envs, env_kwargs={"render_mode": None, **env_kwargs})
 
 

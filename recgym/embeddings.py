@@ -44,7 +44,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from recgym.data.dataset import Dataset
-from recgym.data.paths import atomic_write, cache_dir, ensure_writable_dir
+from recgym.data.paths import atomic_write, cache_dir, ensure_writable_dir, safe_name
 from recgym.data.splits import Split
 from recgym.errors import ConfigError, DataFormatError, RecgymWarning, check_choice, check_int
 from recgym.seeding import RNGLike, as_generator, seed_key
@@ -359,4 +359,6 @@ def _cache_key(
         st = Path(path).stat()
         extra = f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}"
     raw = f"{dataset.fingerprint}|{split_key}|{method}|{dim}|{seed}|{extra}|v1"
-    return f"{method}-{dim}-" + hashlib.sha1(raw.encode()).hexdigest()[:16]
+    # the dataset's name first, so that `recgym data cache` can tell whose file this is
+    digest = hashlib.sha1(raw.encode()).hexdigest()[:16]
+    return f"{safe_name(dataset.name)}-{method}-{dim}-{digest}"

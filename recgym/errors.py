@@ -20,7 +20,41 @@ class DataFormatError(RecgymError, ValueError):
 
 
 class DatasetNotFoundError(RecgymError, FileNotFoundError):
-    """A dataset is neither on disk nor downloadable (offline, or ``download=False``)."""
+    """A dataset is neither on disk nor downloadable (offline, or ``download=False``).
+
+    Attributes:
+        dataset: The dataset's name.
+        looked: Every path that was searched.
+        reason: Why nothing was downloaded (the network error, ``download=False``, ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        dataset: str = "",
+        looked: Iterable[str] = (),
+        reason: str = "",
+    ) -> None:
+        """Keep the message and the facts a caller may rephrase (see :meth:`cli_message`)."""
+        super().__init__(message)
+        self.dataset, self.looked, self.reason = dataset, list(looked), reason
+
+    def __str__(self) -> str:
+        """Return the message (not OSError's ``[Errno ...]`` form)."""
+        return str(self.args[0]) if self.args else ""
+
+    def cli_message(self) -> str:
+        """The message for a user of the ``recgym`` command (options, not Python arguments)."""
+        if not self.dataset:
+            return str(self)
+        looked = ", ".join(self.looked)
+        return (
+            f"{self.dataset} is not on disk (looked in {looked}) and {self.reason}. "
+            f"Run `recgym data download {self.dataset}`, or download it yourself and pass "
+            "--data-dir FOLDER (the folder holding it, unpacked or zipped), or set "
+            "RECGYM_DATA_DIR."
+        )
 
 
 class UnknownDatasetError(RecgymError, ValueError):

@@ -1,7 +1,10 @@
 """Shared fixtures.
 
 Every test run gets its own cache folder; real data comes from ``$RECGYM_DATA_DIR`` (default:
-``../shared/data`` beside the repository).
+``../shared/data`` beside the repository). Downloads are off (``RECGYM_OFFLINE=1``): a test that
+needs data it does not find fails at once instead of going to the network, and must skip where
+the data is absent (``real_dir``). Download tests turn them back on against a loopback server
+(``allow_downloads``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 _SESSION_CACHE = tempfile.mkdtemp(prefix="recgym-test-cache-")
 os.environ["RECGYM_CACHE_DIR"] = _SESSION_CACHE
-os.environ.setdefault("RECGYM_MIRROR", "http://127.0.0.1:9/")  # never reach the internet
+os.environ["RECGYM_MIRROR"] = "http://127.0.0.1:9/"  # never reach the internet
+os.environ["RECGYM_OFFLINE"] = "1"  # nor try to: missing data fails fast (see the docstring)
 if "RECGYM_DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data").is_dir():
     os.environ["RECGYM_DATA_DIR"] = str(ROOT.parent / "shared" / "data")
 
@@ -53,3 +57,9 @@ def fresh_cache(tmp_path, monkeypatch):
     clear_memory_cache()
     yield cache
     clear_memory_cache()
+
+
+@pytest.fixture
+def allow_downloads(monkeypatch):
+    """Downloads on (RECGYM_OFFLINE unset), still only from the loopback mirror a test sets."""
+    monkeypatch.delenv("RECGYM_OFFLINE", raising=False)

@@ -27,7 +27,7 @@ from recgym.errors import ConfigError, UnknownDatasetError
         ({"hit_discount": 1.5}, "hit_discount=1.5"),
         ({"allow_repeats": "yes"}, "allow_repeats='yes'"),
         ({"patience": 0}, "patience=0"),
-        ({"render_mode": "rgb_array"}, "render_mode='rgb_array'"),
+        ({"render_mode": "rgb"}, "render_mode='rgb' is not supported"),
         ({"backend": "cuda"}, "backend='cuda'"),
         ({"embedding": np.eye(5, dtype=np.float32)}, r"one row per item"),
         ({"embedding_dim": 8}, "omit embedding_dim"),

@@ -40,7 +40,7 @@ def make(env_id: str, native_dir, real_dir_or_none, **kwargs):
     if env_id in NATIVE:
         extra["data_dir"] = native_dir
     elif ENV_IDS[env_id].get("dataset") == "ml-latest-small" and real_dir_or_none is None:
-        pytest.skip("ml-latest-small not available")
+        pytest.skip(f"{env_id} needs ml-latest-small: set RECGYM_DATA_DIR (CI provides it)")
     return gym.make(env_id, **{**extra, **kwargs})
 
 

@@ -5,8 +5,10 @@ Main entry points:
 * :func:`load_movielens` and :func:`load_ratings` return a :class:`Dataset`.
 * :func:`split_users` and :func:`temporal_split` return a :class:`Split`.
 * :mod:`recgym.data.synthetic` generates MovieLens-format data at any scale.
+* :func:`cache_entries` and :func:`clear_cache` list and clear the cache folder.
 """
 
+from recgym.data.cache import CacheEntry, cache_entries, clear_cache
 from recgym.data.catalog import MOVIELENS, MovieLensSpec, get_spec
 from recgym.data.dataset import Dataset
 from recgym.data.fetch import download
@@ -22,10 +24,13 @@ from recgym.data.synthetic import generate, synthetic_dataset, write_movielens
 
 __all__ = [
     "MOVIELENS",
+    "CacheEntry",
     "Dataset",
     "Episodes",
     "MovieLensSpec",
     "Split",
+    "cache_entries",
+    "clear_cache",
     "clear_memory_cache",
     "download",
     "download_movielens",

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import warnings
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -651,7 +652,8 @@ def load_dataset(path: Path) -> Dataset:
     """Read a dataset written by :func:`save_dataset`.
 
     Raises:
-        ValueError: If the file is corrupt, incomplete or of another format version.
+        ValueError: If the file is corrupt, incomplete (cut short by a full disk or a partial
+            copy) or of another format version.
     """
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -665,7 +667,7 @@ def load_dataset(path: Path) -> Dataset:
             titles = z["titles"].tobytes().decode().split("\n")
             genres = z["genres"].tobytes().decode().split("\n")
             years = z["years"]
-    except (OSError, EOFError, KeyError, ValueError, json.JSONDecodeError) as exc:
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(f"unreadable dataset cache {path}: {exc}") from exc
     n_items = len(arrays["item_ids"])
     if (

@@ -4,14 +4,18 @@ Where MovieLens data is found, in order:
 
 1. the ``data_dir`` argument,
 2. each folder in ``$RECGYM_DATA_DIR``,
-3. the user cache (``$RECGYM_CACHE_DIR``, else ``$XDG_CACHE_HOME/recgym``, else
-   ``~/.cache/recgym``),
-4. a download from GroupLens (or ``$RECGYM_MIRROR``), checksum-verified, into the user cache.
+3. the user cache (``$RECGYM_CACHE_DIR``, else ``$XDG_CACHE_HOME/recgym``, else the
+   platform's user cache folder, see :mod:`recgym.data.paths`),
+4. a download from GroupLens (or ``$RECGYM_MIRROR``), checksum-verified, into the user cache
+   (never with ``download=False`` or ``$RECGYM_OFFLINE`` set).
 
 In each folder a dataset may be unpacked (``ml-latest-small/ratings.csv``) or still zipped
 (``ml-latest-small.zip``); ``data_dir`` may also be the dataset folder itself. The processed
 form is cached in ``<cache>/processed/``, keyed by the source files' size and modification time,
-the tie seed and the format version, so a second load is close to instant.
+the tie seed and the format version, so a second load is close to instant. A damaged cache file
+(cut short by a full disk or a partial copy) is detected, reported with a warning and rebuilt
+from the source data. ``recgym data cache`` lists and clears the cache
+(:mod:`recgym.data.cache`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from tqdm.auto import tqdm
 from recgym.data.catalog import GROUPLENS_URL, MovieLensSpec, get_spec
 from recgym.data.dataset import Dataset, build_dataset, load_dataset, save_dataset
 from recgym.data.fetch import download, fetch_text
-from recgym.data.paths import cache_dir, data_dirs, ensure_writable_dir
+from recgym.data.paths import cache_dir, data_dirs, ensure_writable_dir, offline, safe_name
 from recgym.data.readers import (
     Source,
     raw_from_table,
@@ -71,23 +75,33 @@ def _candidates(spec: MovieLensSpec, d: Path) -> list[Path]:
     return found
 
 
-def download_movielens(name: str, *, progress: bool | None = None) -> Path:
-    """Download a MovieLens zip into the user cache (no-op if it is already there).
+def download_movielens(
+    name: str,
+    *,
+    dest_dir: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Download a MovieLens zip (no-op if it is already in ``dest_dir``).
 
     Args:
         name: Dataset name.
+        dest_dir: Folder to download into (created if needed); default the user cache.
         progress: Show a progress bar (``None``: only on a terminal).
 
     Returns:
         Path of the zip.
 
     Raises:
-        DownloadError: On network failure. ChecksumError: On a checksum mismatch.
+        DownloadError: On network failure, or when ``$RECGYM_OFFLINE`` forbids downloads.
+        ChecksumError: On a checksum mismatch.
     """
     spec = get_spec(name)
-    dest = cache_dir() / spec.zip_name
+    dest = Path(dest_dir).expanduser() if dest_dir is not None else cache_dir()
+    dest = dest / spec.zip_name
     if dest.is_file():
         return dest
+    if offline():
+        raise DownloadError(f"RECGYM_OFFLINE is set, so {spec.zip_name} was not downloaded.")
     base = os.environ.get("RECGYM_MIRROR") or GROUPLENS_URL
     url = base.rstrip("/") + "/" + spec.zip_name
     md5 = None
@@ -145,16 +159,22 @@ def load_movielens(
         if not download:
             raise DatasetNotFoundError(
                 f"{name} not found; looked in {looked}. download=False, so nothing was "
-                f"fetched. {how}"
+                f"fetched. {how}",
+                dataset=name,
+                looked=looked,
+                reason="downloads were turned off",
             )
         try:
             path = download_movielens(name, progress=progress)
         except DownloadError as exc:
             if exc.__class__ is not DownloadError:  # checksum mismatch: say so plainly
                 raise
+            reason = f"the download failed: {str(exc).rstrip('.')}"
             raise DatasetNotFoundError(
-                f"{name} not found (looked in {looked}) and the download failed: "
-                f"{str(exc).rstrip('.')}. {how}"
+                f"{name} not found (looked in {looked}) and {reason}. {how}",
+                dataset=name,
+                looked=looked,
+                reason=reason,
             ) from exc
     source = Source(path)
     names = [spec.ratings_file, spec.movies_file]
@@ -258,11 +278,7 @@ def load_ratings(
             fingerprint=fingerprint,
         )
 
-    return _cached(f"{_safe(ds_name)}-{fingerprint}", build, cache)
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
+    return _cached(f"{safe_name(ds_name)}-{fingerprint}", build, cache)
 
 
 def _fingerprint(name: str, parts: object, tie_seed: int) -> str:
@@ -281,7 +297,8 @@ def _cached(key: str, build: Callable[[], Dataset], cache: bool) -> Dataset:
             ds = load_dataset(file)
         except ValueError as exc:
             warnings.warn(
-                f"The processed cache {file} is corrupt ({exc}); rebuilding it.",
+                f"The processed cache {file} is corrupt ({exc}); rebuilding it from the "
+                "source data.",
                 RecgymWarning,
                 stacklevel=3,
             )

@@ -5,15 +5,20 @@ Environment variables:
 * ``RECGYM_DATA_DIR``: folder(s) holding MovieLens folders or zips (several separated by
   ``os.pathsep``). Searched after an explicit ``data_dir`` argument.
 * ``RECGYM_CACHE_DIR``: the cache folder (downloads, processed datasets, embeddings). Defaults to
-  ``$XDG_CACHE_HOME/recgym``, else ``~/.cache/recgym``.
+  ``$XDG_CACHE_HOME/recgym`` when ``XDG_CACHE_HOME`` is set (on any system), else the platform's
+  user cache folder (``platformdirs``): ``~/.cache/recgym`` on Linux,
+  ``~/Library/Caches/recgym`` on macOS, ``%LOCALAPPDATA%/recgym/Cache`` on Windows.
 * ``RECGYM_MIRROR``: a base URL that replaces GroupLens' address for downloads (checksums are
   still verified).
+* ``RECGYM_OFFLINE``: ``1`` (or ``true``, ``yes``) forbids downloads: a dataset that is not on
+  disk raises :class:`~recgym.errors.DatasetNotFoundError` at once (the test suite sets it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,13 +34,31 @@ def cache_dir() -> Path:
     """Return the cache folder (not created).
 
     Returns:
-        ``$RECGYM_CACHE_DIR``, else ``$XDG_CACHE_HOME/recgym``, else ``~/.cache/recgym``.
+        ``$RECGYM_CACHE_DIR``, else ``$XDG_CACHE_HOME/recgym``, else the platform's user cache
+        folder for ``recgym`` (``platformdirs.user_cache_path``).
     """
     if os.environ.get("RECGYM_CACHE_DIR"):
         return Path(os.environ["RECGYM_CACHE_DIR"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "recgym"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "recgym"
+    from platformdirs import user_cache_path
+
+    return user_cache_path("recgym", appauthor=False)
+
+
+def offline() -> bool:
+    """Whether ``$RECGYM_OFFLINE`` forbids downloads (``1``, ``true`` or ``yes``)."""
+    return os.environ.get("RECGYM_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
+def safe_name(name: str) -> str:
+    """A dataset name made safe for a file name (other characters become ``_``, 60 at most).
+
+    Examples:
+        >>> safe_name("my ratings/2024")
+        'my_ratings_2024'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
 
 
 def data_dirs(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:

@@ -135,6 +135,7 @@ class MovieRecDiscreteEnv(MovieRecEnv):
             self.n_states = 2 * k
         self.member = member
         self.groups, self.observation_kind = groups, observation
+        self._group: int | None = None  # the last group chosen, for render()
         self.action_space = spaces.Discrete(member.shape[1])
         if observation == "tabular":
             self.observation_space = spaces.Discrete(self.n_states)
@@ -151,6 +152,7 @@ class MovieRecDiscreteEnv(MovieRecEnv):
     ) -> tuple[np.ndarray | int, dict[str, Any]]:
         """As :meth:`MovieRecEnv.reset`; the observation follows ``observation``."""
         obs, info = super().reset(seed=seed, options=options)
+        self._group = None
         return self._observe(obs), info
 
     def taste(self) -> np.ndarray:
@@ -178,10 +180,18 @@ class MovieRecDiscreteEnv(MovieRecEnv):
         """Turn the group into a slate, then reward and transition as MovieRec-v0."""
         self._check_running()
         slate, _ = self.decode(action)
+        self._group = int(np.asarray(action).reshape(()))
         obs, reward, terminated, truncated, info = self._apply_slate(slate)
         return self._observe(obs), reward, terminated, truncated, info
 
     def step_slate(self, slate: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         """As :meth:`MovieRecEnv.step_slate`; the observation follows ``observation``."""
+        self._group = None
         obs, reward, terminated, truncated, info = super().step_slate(slate)
         return self._observe(obs), reward, terminated, truncated, info
+
+    def _render_caption(self) -> str:
+        """The group the last action chose, for the frame's slate heading."""
+        return (
+            "" if self._group is None else f"group {self._group}, {self.group_names[self._group]}"
+        )

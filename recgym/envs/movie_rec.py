@@ -13,7 +13,7 @@ from gymnasium.error import ResetNeeded
 from recgym.data import Dataset
 from recgym.envs.context import EnvContext, build_context
 from recgym.envs.core import ReplayCore, check_slate, choose_episode, reset_info, step_info
-from recgym.envs.render import render_table
+from recgym.envs.render import Snapshot, render_frame, render_table
 from recgym.errors import ConfigError, check_int
 from recgym.ranking import topk_of_scores
 
@@ -121,12 +121,18 @@ class MovieRecEnv(gym.Env):
     * ``patience``: slates without a hit before the user leaves (None: never).
     * ``backend``: decoder backend, ``"numpy"`` (default), ``"torch"`` or ``"faiss"``.
     * ``device``: torch device for ``backend="torch"``.
-    * ``render_mode``: ``"ansi"`` (returns the slate table) or ``"human"`` (prints it).
+    * ``render_mode``: ``"ansi"`` (returns the slate table), ``"human"`` (prints it) or
+      ``"rgb_array"`` (returns a picture of the state and the slate: the last ten movies
+      watched with their ratings, the slate with its hits on a green band, and the step's
+      reward; an ``(H, 800, 3)`` uint8 array whose height depends on ``frame_size`` and
+      ``slate_size``, 528 by default). Stable-Baselines3 (``DDPG("MlpPolicy",
+      "MovieRec-v0")``, ``make_vec_env``), the RL Zoo and ``RecordVideo`` ask for it. Drawn
+      only when ``render()`` is called.
 
     ## Version History
 
-    * v0: initial release (``hit_discount`` added before release; its default, 1.0, is the
-      original reward).
+    * v0: initial release (``hit_discount`` added before release, its default, 1.0, the
+      original reward; ``render_mode="rgb_array"`` added later; no change to the dynamics).
 
     ## Registered Configurations
 
@@ -158,7 +164,7 @@ class MovieRecEnv(gym.Env):
         (10, True)
     """
 
-    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "human", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -245,6 +251,8 @@ class MovieRecEnv(gym.Env):
         self._core = self.make_core(1)
         self._row = np.zeros(1, dtype=np.int64)
         self._last: dict[str, Any] | None = None
+        # for render(): the episode's steps, last reward and return
+        self._steps, self._reward, self._return = 0, None, 0.0
 
     def make_core(self, n: int) -> ReplayCore:
         """A :class:`~recgym.envs.core.ReplayCore` of ``n`` slots with this configuration.
@@ -297,6 +305,7 @@ class MovieRecEnv(gym.Env):
         episode = choose_episode(self._ctx, self.np_random, options)
         self._core.reset_slot(0, episode)
         self._last = None
+        self._steps, self._reward, self._return = 0, None, 0.0
         return self._core.observe(self._row)[0], reset_info(self._core, 0)
 
     # ---------------------------------------------------------------------- step
@@ -382,23 +391,36 @@ class MovieRecEnv(gym.Env):
     def _apply_slate(self, slate: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         batch = self._core.step(self._row, slate[None])
         info = step_info(batch, 0, self.dataset)
+        reward = float(batch.rewards[0])
         self._last = info
+        self._steps += 1
+        self._reward = reward
+        self._return += reward
         if self.render_mode == "human":
             self.render()
         return (
             self._core.observe(self._row)[0],
-            float(batch.rewards[0]),
+            reward,
             bool(batch.terminated[0]),
             bool(batch.truncated[0]),
             info,
         )
 
     # -------------------------------------------------------------------- render
-    def render(self) -> str | None:
-        """The last slate as a table (title, year, genres, hit, rating) and recent history."""
+    def render(self) -> str | np.ndarray | None:
+        """The recent history and the last slate: a table (``"ansi"``, ``"human"``) or a picture.
+
+        Returns:
+            ``"ansi"``: the text; ``"rgb_array"``: an ``(H, W, 3)`` uint8 array (see
+            ``render_mode`` in the class docstring); ``"human"``: ``None`` (the table is printed).
+        """
         if self.render_mode is None:
-            gym.logger.warn("render() called without render_mode; pass render_mode='ansi'.")
+            gym.logger.warn(
+                "render() called without render_mode; pass render_mode='ansi' or 'rgb_array'."
+            )
             return None
+        if self.render_mode == "rgb_array":
+            return render_frame(self._snapshot(), self.frame_size, self.slate_size)
         if self._core.episode[0] < 0:
             text = "No episode yet: call reset()."
         else:
@@ -407,3 +429,23 @@ class MovieRecEnv(gym.Env):
             print(text)
             return None
         return text
+
+    def _snapshot(self) -> Snapshot | None:
+        """What a frame shows now (``None`` before the first reset)."""
+        if self._core.episode[0] < 0:
+            return None
+        return Snapshot(
+            dataset=self.dataset,
+            user_id=self.user_id,
+            history=self.history(),
+            last=self._last,
+            steps=self._steps,
+            reward=self._reward,
+            episode_return=self._return,
+            split=self._ctx.split_name,
+            caption=self._render_caption(),
+        )
+
+    def _render_caption(self) -> str:
+        """A note on the last action for the frame's slate heading (none here)."""
+        return ""

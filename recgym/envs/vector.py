@@ -38,7 +38,8 @@ class MovieRecVectorEnv(VectorEnv):
         num_envs: Number of sub-environments.
         autoreset_mode: ``"NextStep"`` or ``"SameStep"`` (or an ``AutoresetMode``).
         max_episode_steps: Truncate episodes after this many steps (as ``TimeLimit``).
-        render_mode: ``"ansi"`` to get each sub-environment's slate table from ``render()``.
+        render_mode: ``"ansi"`` or ``"rgb_array"``: ``render()`` returns a tuple with each
+            sub-environment's slate table or picture (as ``SyncVectorEnv`` does).
         **kwargs: Arguments of :class:`MovieRecEnv`.
 
     Example:
@@ -52,7 +53,7 @@ class MovieRecVectorEnv(VectorEnv):
         (4, 10)
     """
 
-    metadata = {"render_modes": ["ansi"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
     #: The single environment whose configuration, spaces and observations the slots share.
     env_class: type[MovieRecEnv] = MovieRecEnv
 
@@ -77,8 +78,11 @@ class MovieRecVectorEnv(VectorEnv):
                 "'SameStep' (gymnasium.vector.AutoresetMode)."
             )
         check_int("max_episode_steps", max_episode_steps, optional=True)
-        if render_mode not in (None, "ansi"):
-            raise ConfigError(f"render_mode={render_mode!r}: the vector env renders 'ansi' only.")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ConfigError(
+                f"render_mode={render_mode!r} is not supported; use one of "
+                f"{self.metadata['render_modes']} or None."
+            )
         # One single env validates the arguments, builds the context and gives the spaces; it
         # also renders a slot on demand.
         self._template = self.env_class(render_mode=render_mode, **kwargs)
@@ -98,6 +102,9 @@ class MovieRecVectorEnv(VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self._last: list[dict | None] = [None] * self.num_envs
+        # for render(): each slot's last reward and episode return (kept only when rendering)
+        self._reward = np.full(self.num_envs, np.nan)
+        self._return = np.zeros(self.num_envs)
         self._item_ids = self.context.dataset.item_ids.tolist()  # movieIds as Python ints
 
     @property
@@ -152,6 +159,7 @@ class MovieRecVectorEnv(VectorEnv):
         self._autoreset[i] = False
         self._elapsed[i] = 0
         self._last[i] = None
+        self._reward[i], self._return[i] = np.nan, 0.0
         return reset_info(self._core, i)
 
     # ---------------------------------------------------------------------- step
@@ -230,7 +238,12 @@ class MovieRecVectorEnv(VectorEnv):
         ended = terminated[rows] | truncated[rows]
         done = rows[ended]
         ds = self.context.dataset
-        keep = range(len(rows)) if self.render_mode == "ansi" else np.flatnonzero(ended).tolist()
+        if self.render_mode is not None:
+            keep = range(len(rows))
+            self._reward[rows] = batch.rewards
+            self._return[rows] += batch.rewards
+        else:
+            keep = np.flatnonzero(ended).tolist()
         for j in keep:  # per-row infos: for render, and the final_info of finished episodes
             self._last[int(rows[j])] = row_step_info(batch, j, ds)
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
@@ -293,12 +306,36 @@ class MovieRecVectorEnv(VectorEnv):
         return infos
 
     # -------------------------------------------------------------------- render
-    def render(self) -> tuple[str, ...] | None:
-        """Each sub-environment's last slate as a text table (``render_mode="ansi"``)."""
+    def render(self) -> tuple[str, ...] | tuple[np.ndarray, ...] | None:
+        """Each sub-environment's history and last slate, as text or as a picture.
+
+        Returns:
+            A tuple with one item per sub-environment: the table (``"ansi"``) or an
+            ``(H, W, 3)`` uint8 array (``"rgb_array"``, as :meth:`MovieRecEnv.render`).
+        """
         if self.render_mode is None:
             return None
-        from recgym.envs.render import render_table
+        from recgym.envs.render import Snapshot, render_frame, render_table
 
+        if self.render_mode == "rgb_array":
+            t = self._template
+            frames = []
+            for i in range(self.num_envs):
+                snap = None
+                if self._core.episode[i] >= 0:
+                    slot = _SlotView(self, i)
+                    snap = Snapshot(
+                        dataset=slot.dataset,
+                        user_id=slot.user_id,
+                        history=slot.history(),
+                        last=self._last[i],
+                        steps=int(self._elapsed[i]),
+                        reward=None if np.isnan(self._reward[i]) else float(self._reward[i]),
+                        episode_return=float(self._return[i]),
+                        split=self.context.split_name,
+                    )
+                frames.append(render_frame(snap, t.frame_size, t.slate_size))
+            return tuple(frames)
         out = []
         for i in range(self.num_envs):
             if self._core.episode[i] < 0:
