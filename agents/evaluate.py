@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from agents import metrics
 from agents.policies import Policy
-from agents.threads import single_blas_thread
+from agents.threads import evaluation_threads
 from recgym.envs import MovieRecEnv
 
 PER_USER = ("ndcg", "hr", "mrr", "precision", "return")
@@ -102,7 +102,7 @@ def evaluate(
     if max_users is not None:
         users = users[:max_users]
     k = env.slate_size
-    with single_blas_thread():  # a torch policy and the NumPy decode alternate every step
+    with evaluation_threads():  # a torch policy and the NumPy decode alternate every step
         rows, slates = _replay(policy, env, users, max_steps, like_threshold, progress)
     per_user = pd.DataFrame(rows, columns=["user_id", "steps", "return", *per_step_names()])
     with warnings.catch_warnings():

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from agents.config import BASELINES
 from recgym.embeddings import rating_matrix
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError, suggest
@@ -203,9 +204,6 @@ class OraclePolicy(Policy):
             scores[items] = 1.0 + ratings / 10.0
             scores[items[ts == ts[0]]] += 10.0
         return env.recommend_from_scores(scores)
-
-
-BASELINES = ("random", "popularity", "itemknn", "embedding-mean", "oracle")
 
 
 def make_baseline(name: str, env: MovieRecEnv, seed: int = 0) -> Policy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -175,3 +176,23 @@ def test_action_noise_sigma_sets_the_exploration_noise():
         make_agent("sac", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, action_noise_sigma=0.3)
     with pytest.raises(ConfigError, match="action_noise_sigma=-1"):
         make_agent("ddpg", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, action_noise_sigma=-1)
+
+
+def test_evaluate_policy_sees_the_episode_statistics_without_warning():
+    """SB3's evaluate_policy asks env_is_wrapped(Monitor); RecVecEnv records what it would."""
+    import warnings
+
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    from agents import make_env
+
+    venv = make_env("MovieRecSynthetic-v0", n_envs=2, max_episode_steps=4, **SMALL_ENV)
+    assert venv.env_is_wrapped(Monitor) == [True, True]
+    assert venv.env_is_wrapped(gym.wrappers.TimeLimit) == [False, False]
+    model = make_agent("ddpg", venv, device="cpu", **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "not wrapped with a Monitor wrapper" fails here
+        rewards, lengths = evaluate_policy(model, venv, n_eval_episodes=4,
+                                           return_episode_rewards=True)  # fmt: skip
+    assert lengths == [4, 4, 4, 4] and len(rewards) == 4
