@@ -172,7 +172,7 @@ class ProgressCallback(BaseCallback):
         left = (self.total - steps) / rate if rate > 0 else float("nan")
         line = (
             f"step {steps:,}/{self.total:,} ({100 * steps / self.total:.0f}%), "
-            f"{rate:.0f} steps/s, {_duration(left)} left"
+            f"{rate:.{0 if rate >= 10 else 1}f} steps/s, {_duration(left)} left"
         )
         if self.validation is not None and self.validation.last is not None:
             at, ndcg = self.validation.last

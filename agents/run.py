@@ -165,9 +165,14 @@ def train(
     config = _run_config(config, run_dir, resume, log).validate()
     env = make_env(config.env_id, n_envs=config.n_envs, **config.env_kwargs)
     val_env = config.make_eval_env("val") if config.eval_every else None
-    model = _resume_model(config, env, run_dir, log) if resume else None
+    model, final = _resume_model(config, env, run_dir, log) if resume else (None, False)
     if model is None:
         model = _new_model(config, env, run_dir, log)
+    elif model.num_timesteps >= config.timesteps:
+        log(f"the run is finished ({model.num_timesteps} steps): nothing to train")
+        if not final:  # its model.zip was missing or damaged: the last checkpoint replaces it
+            _save_final(model, run_dir, 0.0, 0, log)
+        return model
     # training starts: only now does the run folder exist
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(run_dir, config)
@@ -235,18 +240,29 @@ def _new_model(config: RunConfig, env, run_dir: Path, log) -> BaseAlgorithm:
     )
 
 
-def _resume_model(config: RunConfig, env, run_dir: Path, log) -> BaseAlgorithm | None:
+def _resume_model(config: RunConfig, env, run_dir: Path, log) -> tuple[BaseAlgorithm | None, bool]:
+    """The final model of a finished run, else the newest checkpoint that loads, else None.
+
+    Returns:
+        The model, and whether it is the run's ``model.zip``.
+    """
     device = resolve_device(config.device)
 
     def load(path: Path) -> BaseAlgorithm:
         return ALGOS[config.algo].load(path, env=env, device=device)
 
+    final = run_dir / "model.zip"
+    if final.is_file():
+        try:
+            return load(final), True
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
+            log(f"model.zip does not load ({type(exc).__name__}: {exc}); trying the checkpoints")
     model = load_checkpoint(run_dir / "checkpoints", load, log)
     if model is None:
         log("no checkpoint found: starting from scratch")
     else:
         log(f"resuming from step {model.num_timesteps}")
-    return model
+    return model, False
 
 
 def _offline_pretraining(model: BaseAlgorithm, config: RunConfig, log) -> None:
@@ -277,19 +293,23 @@ def _learn(
     if config.checkpoint_every:
         callbacks.append(CheckpointCallback(run_dir / "checkpoints", config.checkpoint_every))
     callbacks.append(ProgressCallback(config.timesteps, progress, validation))
-    remaining = config.timesteps - model.num_timesteps
     before = _n_updates(model)
     start = time.perf_counter()
-    if remaining > 0:
-        log(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
-        with single_blas_thread():  # one limit for the whole run: no per-step thread toggling
-            model.learn(
-                remaining,
-                callback=CallbackList(callbacks),
-                reset_num_timesteps=model.num_timesteps == 0,
-                tb_log_name="run",
-            )
-    return time.perf_counter() - start, _n_updates(model) - before
+    log(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
+    with single_blas_thread():  # one limit for the whole run: no per-step thread toggling
+        model.learn(
+            config.timesteps - model.num_timesteps,
+            callback=CallbackList(callbacks),
+            reset_num_timesteps=model.num_timesteps == 0,
+            tb_log_name="run",
+        )
+    updates = _n_updates(model) - before
+    if updates == 0:
+        log(
+            "warning: no gradient update was done: learning_starts "
+            f"({getattr(model, 'learning_starts', '?')}) was never reached"
+        )
+    return time.perf_counter() - start, updates
 
 
 def _n_updates(model: BaseAlgorithm) -> int:
@@ -312,11 +332,6 @@ def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: in
         f"trained {model.num_timesteps} steps with {_n_updates(model)} gradient updates "
         f"({updates} in this session) in {seconds:.0f} s -> {run_dir / 'model.zip'}"
     )
-    if updates == 0 and seconds > 0:
-        log(
-            "warning: no gradient update was done: learning_starts "
-            f"({getattr(model, 'learning_starts', '?')}) was not reached"
-        )
 
 
 # --------------------------------------------------------------------------- load, eval

@@ -13,7 +13,14 @@ import torch
 
 from agents.checkpoints import CheckpointError
 from agents.config import RunConfig
-from agents.run import evaluate_run, load_model, read_config, run_hyperparameters, train
+from agents.run import (
+    RunError,
+    evaluate_run,
+    load_model,
+    read_config,
+    run_hyperparameters,
+    train,
+)
 from recgym.errors import ConfigError
 
 TINY_HYPER = {"batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
@@ -159,8 +166,6 @@ def test_progress_lines_without_a_terminal(tmp_path, caplog, monkeypatch, one_th
 
 
 def test_existing_run_needs_resume(finished):
-    from agents.run import RunError
-
     with pytest.raises(RunError, match="already holds a run: pass --resume"):
         train(tiny(), finished[0], progress=False, log=lambda *_: None)
 
@@ -247,3 +252,26 @@ def test_evaluate_run_records_split_users_seed_and_date(finished, tmp_path):
     }
     assert [r["policy"] for r in record["results"]] == ["ddpg", "popularity"]
     assert len(record["date"]) == len("2026-01-01T00:00:00+00:00")
+
+
+def test_resuming_a_finished_run_trains_nothing(finished, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished[0], run_dir)
+    before = (run_dir / "train.json").read_text()
+    printed: list[str] = []
+    model = train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
+    assert model.num_timesteps == 300 and (run_dir / "train.json").read_text() == before
+    assert printed == ["the run is finished (300 steps): nothing to train"]
+
+
+def test_damaged_final_model_is_replaced_by_the_last_checkpoint(finished, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished[0], run_dir)
+    damage(run_dir / "model.zip")
+    with pytest.raises(RunError, match="model.zip does not load"):
+        load_model(run_dir, device="cpu", log=lambda *_: None)
+    printed: list[str] = []
+    train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
+    assert printed[0].startswith("model.zip does not load (")
+    assert "the run is finished (300 steps): nothing to train" in printed
+    assert load_model(run_dir, device="cpu", log=lambda *_: None).num_timesteps == 300
