@@ -354,17 +354,9 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
 
 
 def _env_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = {
-        "dataset": "dataset",
-        "data_dir": "data_dir",
-        "embedding_dim": "embedding_dim",
-        "split_strategy": "split_strategy",
-    }
-    return {
-        key: getattr(args, attr)
-        for attr, key in names.items()
-        if getattr(args, attr, None) is not None
-    }
+    """The environment options given (``--dataset`` ...), as environment arguments."""
+    names = ("dataset", "data_dir", "embedding_dim", "split_strategy")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
 #: train option -> RunConfig field
