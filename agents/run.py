@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -409,16 +410,18 @@ def evaluate_run(
     policies = [AgentPolicy(model, name=config.algo)]
     policies += [make_baseline(name, env, seed=config.seed) for name in baselines]
     results = []
+    bars = sys.stderr.isatty() if progress is None else progress
     with single_torch_thread():
         for policy in policies:
             results.append(evaluate(policy, env, max_users=max_users, progress=progress))
-            logger.info(
-                "evaluated %s: %d %s users in %.1f s",
-                policy.name,
-                results[-1].n_users,
-                split,
-                results[-1].seconds,
-            )
+            if not bars:  # a line per policy where there is no progress bar
+                logger.info(
+                    "evaluated %s: %d %s users in %.1f s",
+                    policy.name,
+                    results[-1].n_users,
+                    split,
+                    results[-1].seconds,
+                )
     if write:
         run_dir = Path(run_dir)
         stem = evaluation_name(split, max_users)
