@@ -1,31 +1,69 @@
 """Agents for recgym: Stable-Baselines3 DDPG/TD3/SAC, baselines, offline pre-training, evaluation.
 
 This package needs the ``agents`` extra (torch, stable-baselines3): ``pip install
-'recgym[agents]'``. The environment library, ``recgym``, never imports it.
+'recgym[agents]'``. The environment library, ``recgym``, never imports it. Names are imported
+on first use (``from agents import make_agent`` loads torch then, ``import agents`` does not),
+so the ``recgym`` command (:mod:`agents.cli`) starts fast and ``recgym data`` needs no torch.
 """
 
-from agents.evaluate import EvalResult, evaluate, results_table
-from agents.factory import ALGOS, make_agent, make_env
-from agents.offline import fill_replay_buffer, logged_transitions, pretrain
-from agents.policies import BASELINES, AgentPolicy, Policy, make_baseline
-from agents.tabular import SARSA, QLearning, TabularAgent, TabularPolicy
+from __future__ import annotations
 
-__all__ = [
-    "ALGOS",
-    "BASELINES",
-    "AgentPolicy",
-    "QLearning",
-    "SARSA",
-    "TabularAgent",
-    "TabularPolicy",
-    "EvalResult",
-    "Policy",
-    "evaluate",
-    "fill_replay_buffer",
-    "logged_transitions",
-    "make_agent",
-    "make_baseline",
-    "make_env",
-    "pretrain",
-    "results_table",
-]
+import importlib
+import sys
+import types
+from typing import Any
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "ALGOS": "agents.factory",
+    "BASELINES": "agents.config",
+    "RunConfig": "agents.config",
+    "AgentPolicy": "agents.policies",
+    "Policy": "agents.policies",
+    "make_baseline": "agents.policies",
+    "EvalResult": "agents.evaluate",
+    "evaluate": "agents.evaluate",
+    "results_table": "agents.evaluate",
+    "effective_hyperparameters": "agents.factory",
+    "make_agent": "agents.factory",
+    "make_env": "agents.factory",
+    "fill_replay_buffer": "agents.offline",
+    "logged_transitions": "agents.offline",
+    "pretrain": "agents.offline",
+    "QLearning": "agents.tabular",
+    "SARSA": "agents.tabular",
+    "TabularAgent": "agents.tabular",
+    "TabularPolicy": "agents.tabular",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (for tab completion)."""
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """The package keeps its function ``evaluate`` when the submodule of that name loads.
+
+    Importing ``agents.evaluate`` makes Python set the package attribute ``evaluate`` to the
+    module; ``agents.evaluate(policy, env)`` must stay the function, as it always was.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and value.__name__ == _EXPORTS.get(name):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -9,6 +9,12 @@ at least ``like_threshold`` with precision@k (see :mod:`agents.metrics` for form
 Per-user values are the means over that user's steps; the table reports the mean and a 95%
 Student-t interval over users, plus the episode return, coverage, intra-list diversity and
 novelty over all slates shown. Deterministic for a deterministic policy.
+
+Speed: the replay runs NumPy's BLAS and torch on one thread each (:mod:`agents.threads`), and
+a policy with ``batch_size > 1`` (a trained agent: :class:`agents.policies.AgentPolicy`) is
+asked for the actions of that many users at once, one forward pass per step. Each user keeps
+one row of a fixed-size batch, so their numbers do not depend on how many users are evaluated
+(a batched forward pass may round the last bits of an action differently from a one-row one).
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from agents import metrics
-from agents.policies import Policy
-from agents.threads import single_blas_thread
+from agents.policies import ActionPolicy, Policy
+from agents.threads import evaluation_threads
 from recgym.envs import MovieRecEnv
 
 PER_USER = ("ndcg", "hr", "mrr", "precision", "return")
@@ -102,7 +108,7 @@ def evaluate(
     if max_users is not None:
         users = users[:max_users]
     k = env.slate_size
-    with single_blas_thread():  # a torch policy and the NumPy decode alternate every step
+    with evaluation_threads():  # a torch policy and the NumPy decode alternate every step
         rows, slates = _replay(policy, env, users, max_steps, like_threshold, progress)
     per_user = pd.DataFrame(rows, columns=["user_id", "steps", "return", *per_step_names()])
     with warnings.catch_warnings():
@@ -142,6 +148,32 @@ def evaluate(
     )
 
 
+class _Episode:
+    """The metrics of one user's episode as it is replayed."""
+
+    def __init__(self, user_id: int, k: int, like_threshold: float) -> None:
+        self.user_id, self.k, self.like_threshold = user_id, k, like_threshold
+        self.per_step: dict[str, list[float]] = {m: [] for m in per_step_names()}
+        self.ret, self.steps = 0.0, 0
+        self.slates: list[np.ndarray] = []
+
+    def record(self, reward: float, info: dict) -> None:
+        relevant = set(info["next_items"])
+        shown = info["slate"].tolist()
+        self.per_step["hr"].append(metrics.hit_rate(shown, relevant))
+        self.per_step["ndcg"].append(metrics.ndcg(shown, relevant))
+        self.per_step["mrr"].append(metrics.reciprocal_rank(shown, relevant))
+        liked = info["hits"] & (info["hit_ratings"] >= self.like_threshold)
+        self.per_step["precision"].append(float(liked.sum()) / self.k)
+        self.slates.append(info["slate"])
+        self.ret += reward
+        self.steps += 1
+
+    def row(self) -> dict:
+        return {"user_id": self.user_id, "steps": self.steps, "return": self.ret,
+                **{m: float(np.mean(v)) for m, v in self.per_step.items()}}  # fmt: skip
+
+
 def _replay(
     policy: Policy,
     env: MovieRecEnv,
@@ -151,30 +183,91 @@ def _replay(
     progress: bool | None,
 ) -> tuple[list[dict], list[np.ndarray]]:
     """Replay each user once with ``policy``: per-user metric rows and every slate shown."""
-    k = env.slate_size
-    rows, slates = [], []
+    width = getattr(policy, "batch_size", 1)
+    if width > 1 and type(env) is MovieRecEnv and len(users) > 1:
+        return _replay_batched(policy, env, users, max_steps, like_threshold, progress)
+    episodes = []
     for uid in tqdm(users.tolist(), desc=f"eval {policy.name}", disable=_disable(progress)):
         obs, _ = env.reset(options={"user_id": uid})
         policy.reset(env)
-        per_step: dict[str, list[float]] = {m: [] for m in ("hr", "ndcg", "mrr", "precision")}
-        ret, steps, done = 0.0, 0, False
+        episode = _Episode(uid, env.slate_size, like_threshold)
+        done = False
         while not done:
-            slate = policy.recommend(env, obs)
-            obs, reward, terminated, truncated, info = env.step_slate(slate)
-            relevant = set(info["next_items"])
-            shown = info["slate"].tolist()
-            per_step["hr"].append(metrics.hit_rate(shown, relevant))
-            per_step["ndcg"].append(metrics.ndcg(shown, relevant))
-            per_step["mrr"].append(metrics.reciprocal_rank(shown, relevant))
-            liked = info["hits"] & (info["hit_ratings"] >= like_threshold)
-            per_step["precision"].append(float(liked.sum()) / k)
-            slates.append(info["slate"])
-            ret += reward
-            steps += 1
-            done = terminated or truncated or (max_steps is not None and steps >= max_steps)
-        rows.append({"user_id": uid, "steps": steps, "return": ret,
-                     **{m: float(np.mean(v)) for m, v in per_step.items()}})  # fmt: skip
-    return rows, slates
+            obs, reward, terminated, truncated, info = env.step_slate(policy.recommend(env, obs))
+            episode.record(reward, info)
+            done = terminated or truncated or (max_steps is not None and episode.steps >= max_steps)
+        episodes.append(episode)
+    return _results(episodes)
+
+
+def _results(episodes: list[_Episode]) -> tuple[list[dict], list[np.ndarray]]:
+    """Per-user rows and every slate shown, in user order."""
+    return [e.row() for e in episodes], [s for e in episodes for s in e.slates]
+
+
+def _replay_batched(
+    policy: ActionPolicy,
+    env: MovieRecEnv,
+    users: np.ndarray,
+    max_steps: int | None,
+    like_threshold: float,
+    progress: bool | None,
+) -> tuple[list[dict], list[np.ndarray]]:
+    """:func:`_replay` for up to ``policy.batch_size`` users at once, one action batch a step.
+
+    Each user gets a slot (an environment sharing ``env``'s data) and, when they finish, the
+    next user takes it. The batch always has ``batch_size`` rows (unused slots are zeros) and a
+    user keeps their row, so a user's actions, and their metrics, do not depend on how many
+    users are evaluated. Rows and slates come back in ``users`` order, as :func:`_replay`'s.
+    """
+    width = policy.batch_size
+    envs = [env] + [_twin(env) for _ in range(min(width, len(users)) - 1)]
+    queue = iter(enumerate(users.tolist()))
+    slots: list[tuple[int, _Episode] | None] = [None] * len(envs)
+    batch = np.zeros((width, env.observation_space.shape[0]), dtype=np.float32)
+    episodes: list[_Episode | None] = [None] * len(users)
+    bar = tqdm(total=len(users), desc=f"eval {policy.name}", disable=_disable(progress))
+
+    def start(s: int) -> None:
+        nxt = next(queue, None)
+        slots[s] = None if nxt is None else (nxt[0], _Episode(nxt[1], env.slate_size,
+                                                                 like_threshold))  # fmt: skip
+        batch[s] = 0.0
+        if nxt is not None:
+            batch[s] = envs[s].reset(options={"user_id": nxt[1]})[0]
+            policy.reset(envs[s])
+
+    for s in range(len(envs)):
+        start(s)
+    while any(slot is not None for slot in slots):
+        actions = policy.act_batch(batch)
+        for s, slot in enumerate(slots):
+            if slot is None:
+                continue
+            index, episode = slot
+            e = envs[s]
+            obs, reward, terminated, truncated, info = e.step_slate(e.decode(actions[s])[0])
+            episode.record(reward, info)
+            batch[s] = obs
+            if terminated or truncated or (max_steps is not None and episode.steps >= max_steps):
+                episodes[index] = episode
+                bar.update()
+                start(s)
+    bar.close()
+    return _results(episodes)
+
+
+def _twin(env: MovieRecEnv) -> MovieRecEnv:
+    """Another environment with ``env``'s configuration, sharing its (read-only) data."""
+    return MovieRecEnv(
+        _context=env.context,
+        frame_size=env.frame_size,
+        slate_size=env.slate_size,
+        reward=env.reward_mode,
+        unrated_reward=env.unrated_reward,
+        allow_repeats=env.allow_repeats,
+        patience=env.patience,
+    )
 
 
 def per_step_names() -> list[str]:

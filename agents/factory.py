@@ -11,7 +11,8 @@ learning rate     1e-3 (DDPG/TD3), 3e-4 (SAC)     SB3's tested defaults for each
 batch size        256                             stable critic targets; cheap at this size
 buffer size       <= 100,000, capped at ~300 MB   obs and next obs are stored: 100k x 330 floats
                                                   x 2 = 264 MB; RecNN's 1290-wide obs -> ~29k
-learning_starts   1,000                           random actions first fill the buffer
+learning_starts   1,000 (at most a tenth of a     random actions first fill the buffer; a
+                  run: ``agents.run`` caps it)    short run still trains
 gamma             0.9                             relevance is immediate; a long horizon adds
                                                   variance over episodes of ~160 steps
 tau               0.005                           SB3 default target-network averaging
@@ -21,12 +22,15 @@ train_freq        1 step, gradient_steps -1       one update per collected trans
                                                   the number of parallel environments
 ================  ==============================  ===============================================
 
-``device="auto"`` trains on CUDA when torch sees a GPU, else on the CPU.
+``device="auto"`` trains on CUDA when torch sees a GPU, else on the CPU. The same defaults, as
+RL Baselines3 Zoo hyperparameter files, are in ``agents/zoo/`` (``ddpg.yml``, ``td3.yml``,
+``sac.yml``). :func:`effective_hyperparameters` reads back what a built model actually uses.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 from typing import Any
 
@@ -35,7 +39,7 @@ import numpy as np
 from gymnasium.envs.registration import load_env_creator
 from stable_baselines3 import DDPG, DQN, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.noise import ActionNoise, NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.anchored import ANCHORED
@@ -196,6 +200,7 @@ def make_agent(
         params["action_noise"] = NormalActionNoise(
             np.zeros(act_dim), action_noise_sigma * np.ones(act_dim)
         )
+    _check_override_names(algo, overrides)
     # SB3 writes into policy_kwargs (SAC adds use_sde): never hand it the caller's dicts
     params.update(copy.deepcopy(overrides))
     if recipe not in RECIPES:
@@ -214,3 +219,101 @@ def make_agent(
         verbose=verbose,
         **params,
     )
+
+
+def _check_override_names(algo: str, overrides: dict[str, Any]) -> None:
+    """Raise ConfigError for a hyperparameter the SB3 class does not take (typos included)."""
+    accepted = set(inspect.signature(ALGOS[algo].__init__).parameters) - {"self", "policy", "env"}
+    accepted -= {"device", "seed", "tensorboard_log", "verbose"}  # make_agent's own arguments
+    for name in overrides:
+        if name not in accepted:
+            raise ConfigError(
+                f"{ALGOS[algo].__name__} has no hyperparameter {name!r}."
+                + suggest(name, sorted(accepted))
+                + f" It takes: {', '.join(sorted(accepted))}."
+            )
+
+
+#: What :func:`effective_hyperparameters` reads from a model, when the algorithm has it.
+RECORDED = (
+    "learning_rate",
+    "buffer_size",
+    "learning_starts",
+    "batch_size",
+    "tau",
+    "gamma",
+    "train_freq",
+    "gradient_steps",
+    "action_noise",
+    "optimize_memory_usage",
+    "policy_delay",
+    "target_policy_noise",
+    "target_noise_clip",
+    "ent_coef",
+    "target_entropy",
+    "target_update_interval",
+    "use_sde",
+    "exploration_fraction",
+    "exploration_initial_eps",
+    "exploration_final_eps",
+    "max_grad_norm",
+)
+
+
+def effective_hyperparameters(model: BaseAlgorithm) -> dict[str, Any]:
+    """The hyperparameters ``model`` actually uses, read back from it, JSON-ready.
+
+    Unlike the arguments given to :func:`make_agent`, these include the defaults and the caps
+    applied on the way (buffer size, learning_starts), SB3's own defaults, and the values SB3
+    derives (``target_entropy``). Schedules and noise objects are described, not pickled.
+
+    Example:
+        >>> from agents import make_agent
+        >>> model = make_agent("td3", "MovieRecSynthetic-v0", env_kwargs={"embedding_dim": 8},
+        ...                    learning_starts=50)
+        >>> h = effective_hyperparameters(model)
+        >>> h["learning_starts"], h["gamma"], h["train_freq"], h["action_noise"]["sigma"]
+        (50, 0.9, [1, 'step'], 0.1)
+    """
+    out: dict[str, Any] = {
+        "algo": type(model).__name__.lower(),
+        "policy": type(model.policy).__name__,
+        "n_envs": model.n_envs,
+        "device": str(model.device),
+        "seed": model.seed,
+    }
+    for name in RECORDED:
+        if hasattr(model, name):
+            out[name] = _jsonable(getattr(model, name))
+    out["policy_kwargs"] = _jsonable(model.policy_kwargs)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    """A JSON-ready description of a hyperparameter value."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        flat = value.ravel()
+        if len(flat) and np.all(flat == flat[0]):
+            return flat[0].item()  # one number for an isotropic noise
+        return value.tolist()
+    if isinstance(value, ActionNoise):
+        desc: dict[str, Any] = {"class": type(value).__name__}
+        for key in ("_mu", "_sigma", "_theta", "_dt"):
+            if hasattr(value, key):
+                desc[key.lstrip("_").replace("mu", "mean")] = _jsonable(getattr(value, key))
+        return desc
+    if hasattr(value, "frequency") and hasattr(value, "unit"):  # SB3's TrainFreq
+        return [int(value.frequency), str(value.unit.value)]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, type):
+        return value.__name__
+    if callable(value):
+        return f"schedule: {getattr(value, '__name__', type(value).__name__)}"
+    return repr(value)

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from agents.config import BASELINES
 from recgym.embeddings import rating_matrix
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError, suggest
@@ -45,11 +46,22 @@ class Policy:
 
 
 class ActionPolicy(Policy):
-    """A policy that acts in embedding space; the environment decodes its action."""
+    """A policy that acts in embedding space; the environment decodes its action.
+
+    ``batch_size > 1`` tells :func:`agents.evaluate.evaluate` to replay that many users at
+    once and ask for their actions in one :meth:`act_batch` call (for a network, one forward
+    pass instead of one per user); the policy must then keep no state between steps.
+    """
+
+    batch_size = 1
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The action for ``obs``."""
         raise NotImplementedError
+
+    def act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """The actions for a ``(B, obs_dim)`` batch of observations."""
+        return np.stack([self.act(o) for o in obs])
 
     def predict(
         self,
@@ -62,7 +74,7 @@ class ActionPolicy(Policy):
         obs = np.asarray(observation, dtype=np.float32)
         if obs.ndim == 1:
             return self.act(obs), None
-        return np.stack([self.act(o) for o in obs]), None
+        return self.act_batch(obs), None
 
     def recommend(self, env: MovieRecEnv, obs: np.ndarray) -> np.ndarray:
         """Decode the action to the environment's slate."""
@@ -72,18 +84,27 @@ class ActionPolicy(Policy):
 class AgentPolicy(ActionPolicy):
     """A trained Stable-Baselines3 model, acting deterministically.
 
+    Evaluation replays ``batch_size`` users at once with it: one forward pass per step for
+    all of them (SB3's ``predict`` costs about as much for 64 observations as for one).
+
     Args:
         model: Any SB3 algorithm whose observation space matches the environment's.
         name: Label for tables.
+        batch_size: Users evaluated at once (1: one at a time).
     """
 
-    def __init__(self, model: Any, name: str = "agent") -> None:
+    def __init__(self, model: Any, name: str = "agent", batch_size: int = 64) -> None:
         """Wrap ``model``."""
         self.model = model
         self.name = name
+        self.batch_size = batch_size
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The model's deterministic action."""
+        return self.model.predict(obs, deterministic=True)[0]
+
+    def act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """The model's deterministic actions for a batch, in one forward pass."""
         return self.model.predict(obs, deterministic=True)[0]
 
 
@@ -215,9 +236,6 @@ class OraclePolicy(Policy):
             scores[items] = 1.0 + ratings / 10.0
             scores[items[ts == ts[0]]] += 10.0
         return env.recommend_from_scores(scores)
-
-
-BASELINES = ("random", "popularity", "itemknn", "embedding-mean", "oracle")
 
 
 def make_baseline(name: str, env: MovieRecEnv, seed: int = 0) -> Policy:

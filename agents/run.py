@@ -1,216 +1,92 @@
-"""Training runs: configuration, checkpoints, resume, evaluation against baselines.
+"""Training runs: one folder per run, trained, checkpointed, resumed and evaluated.
 
-A run directory holds:
+A run folder holds:
 
-* ``config.json``: everything needed to rebuild the environment and the agent;
-* ``checkpoints/``: the model and its replay buffer every ``checkpoint_every`` steps, written
-  atomically (temporary file, then rename), with ``latest.json`` naming the newest complete
-  pair, so a killed run resumes from it (``resume=True``; the environment and noise random
-  states restart from the seed, so a resumed run is not bit-identical to an uninterrupted one);
-* ``tb/``: TensorBoard logs; ``curve.csv``: validation NDCG@k during training;
-* ``model.zip``: the final model; ``eval.json``/``eval.md``: the final evaluation.
+* ``config.json``: the :class:`~agents.config.RunConfig` (everything needed to rebuild the
+  environment and the agent), with library versions and the machine;
+* ``hyperparameters.json``: the hyperparameters the model actually used, read back from it
+  (defaults, caps and SB3's own values included, see
+  :func:`agents.factory.effective_hyperparameters`);
+* ``checkpoints/``: the model and its replay buffer every ``checkpoint_every`` steps (see
+  :mod:`agents.checkpoints`), so a killed run resumes from them (``resume=True``; the
+  environment and noise random states restart from the seed, so a resumed run is not
+  bit-identical to an uninterrupted one);
+* ``tb/``: TensorBoard logs (SB3's training statistics and ``eval/val_ndcg``);
+  ``curve.csv``: validation NDCG@k, HR@k and return during training;
+* ``model.zip``: the final model; ``train.json``: steps, gradient updates and seconds;
+* ``eval-<split>-<users>-users.json`` / ``.md``: one file pair per evaluation (for example
+  ``eval-test-all-users.md``), recording split, users, seed and date.
+
+:func:`train` is a pipeline of small steps (config, environment, model, learn, save) so that
+stages such as pre-training slot in between. The folder is created only once the environment
+and the model are built, so a run that fails at start (data not found) leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
-from tqdm.auto import tqdm
 
+from agents.callbacks import CheckpointCallback, ProgressCallback, ValidationCallback
+from agents.checkpoints import (
+    CheckpointError,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from agents.config import BASELINES, RunConfig
 from agents.evaluate import EvalResult, evaluate, results_table
-from agents.factory import ALGOS, default_buffer_size, make_agent, make_env
+from agents.factory import (
+    ALGOS,
+    default_buffer_size,
+    default_hyperparameters,
+    effective_hyperparameters,
+    make_agent,
+    make_env,
+    resolve_device,
+)
 from agents.offline import fill_replay_buffer, logged_transitions, pretrain
-from agents.policies import BASELINES, AgentPolicy, make_baseline
-from agents.threads import single_blas_thread
+from agents.policies import AgentPolicy, make_baseline
+from agents.threads import single_blas_thread, single_torch_thread
 from recgym.data.paths import atomic_write
-from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError, RecgymError
 
+__all__ = [
+    "CheckpointError",
+    "RunConfig",
+    "RunError",
+    "evaluate_run",
+    "evaluation_name",
+    "latest_checkpoint",
+    "load_model",
+    "read_config",
+    "run_hyperparameters",
+    "save_checkpoint",
+    "train",
+]
+
+logger = logging.getLogger("agents")
 OFFLINE_TRANSITIONS = 200_000  # logged transitions sampled for offline pre-training
+LEARNING_STARTS_SHARE = 10  # the default learning_starts is at most 1/10 of the run
 
 
 class RunError(RecgymError, ValueError):
     """A run directory is missing, incomplete or inconsistent."""
 
 
-@dataclass
-class RunConfig:
-    """A training run, fully specified.
-
-    Attributes:
-        algo: ``"ddpg"``, ``"td3"`` or ``"sac"`` (``"dqn"`` on discrete ids).
-        env_id: Registered environment id.
-        env_kwargs: Overrides of the id's arguments (``dataset``, ``embedding_dim``...).
-        timesteps: Online environment steps.
-        seed: Seed of agent, exploration and environment.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        n_envs: Parallel users during training.
-        offline_steps: Gradient steps of offline pre-training on logged train transitions
-            (0: none) before online training.
-        checkpoint_every: Steps between checkpoints (0: only at the end).
-        eval_every: Steps between validation evaluations for ``curve.csv`` (0: none).
-        eval_users: Users per validation evaluation (first ones in episode order).
-        hyperparameters: SB3 overrides (JSON-serialisable).
-    """
-
-    algo: str = "ddpg"
-    env_id: str = "MovieRec-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    timesteps: int = 20_000
-    seed: int = 0
-    device: str = "auto"
-    n_envs: int = 1
-    offline_steps: int = 0
-    checkpoint_every: int = 5_000
-    eval_every: int = 0
-    eval_users: int = 30
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> RunConfig:
-        """Check the values; raises ConfigError naming the bad one."""
-        if self.algo not in ALGOS:
-            from recgym.errors import suggest
-
-            raise ConfigError(
-                f"Unknown algorithm {self.algo!r}; choose from {list(ALGOS)}."
-                + suggest(self.algo, ALGOS)
-            )
-        if self.env_id not in gym.registry:
-            raise ConfigError(f"Unknown environment id {self.env_id!r}.")
-        for name in ("timesteps", "n_envs"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1.")
-        for name in ("offline_steps", "checkpoint_every", "eval_every"):
-            if int(getattr(self, name)) < 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0.")
-        return self
-
-    def env_arguments(self, **overrides: Any) -> dict[str, Any]:
-        """The :class:`MovieRecEnv` arguments: the id's, then ``env_kwargs``, then overrides."""
-        return {**gym.spec(self.env_id).kwargs, **self.env_kwargs, **overrides}
-
-    def make_eval_env(self, split: str = "test", **overrides: Any) -> MovieRecEnv:
-        """An unwrapped environment on ``split`` with this run's settings."""
-        env = gym.make(self.env_id, **{**self.env_kwargs, "split": split, **overrides})
-        return env.unwrapped
-
-
-# ------------------------------------------------------------------------------ callbacks
-class ProgressCallback(BaseCallback):
-    """A tqdm bar over environment steps (shown on a terminal)."""
-
-    def __init__(self, total: int, initial: int = 0, disable: bool | None = None) -> None:
-        """Bar for ``total`` steps, starting at ``initial``."""
-        super().__init__()
-        self.bar = tqdm(total=total, initial=initial, desc="training", unit="step", disable=disable)
-
-    def _on_step(self) -> bool:
-        self.bar.update(self.model.n_envs)
-        return True
-
-    def _on_training_end(self) -> None:
-        self.bar.close()
-
-
-class CheckpointCallback(BaseCallback):
-    """Atomic model + replay-buffer checkpoints every ``every`` steps (see module docs)."""
-
-    def __init__(self, folder: Path, every: int) -> None:
-        """Write into ``folder`` every ``every`` environment steps."""
-        super().__init__()
-        self.folder, self.every = folder, every
-        self._next = None
-
-    def _on_step(self) -> bool:
-        if self._next is None:
-            self._next = (self.num_timesteps // self.every + 1) * self.every
-        if self.num_timesteps >= self._next:
-            save_checkpoint(self.model, self.folder)
-            self._next += self.every
-        return True
-
-
-class ValidationCallback(BaseCallback):
-    """Evaluates the current policy on validation users; appends to ``curve.csv``."""
-
-    def __init__(self, env: MovieRecEnv, every: int, n_users: int, path: Path) -> None:
-        """Evaluate on ``env`` every ``every`` steps."""
-        super().__init__()
-        self.env, self.every, self.n_users, self.path = env, every, n_users, path
-        self._next = every
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self.record()
-            self._next += self.every
-        return True
-
-    def record(self) -> float:
-        """Evaluate now; append ``steps,ndcg,hr,return`` to the curve."""
-        r = evaluate(AgentPolicy(self.model), self.env, max_users=self.n_users, progress=False)
-        new = not self.path.exists()
-        with open(self.path, "a") as fh:
-            if new:
-                fh.write("steps,ndcg,hr,return\n")
-            s = r.summary
-            fh.write(
-                f"{self.num_timesteps},{s['ndcg'][0]:.6f},{s['hr'][0]:.6f},{s['return'][0]:.6f}\n"
-            )
-        self.logger.record("eval/val_ndcg", s["ndcg"][0])
-        return s["ndcg"][0]
-
-
-# --------------------------------------------------------------------------- checkpoints
-def save_checkpoint(model: BaseAlgorithm, folder: Path) -> Path:
-    """Save model and replay buffer atomically; update ``latest.json``; keep the last two."""
-    folder.mkdir(parents=True, exist_ok=True)
-    steps = model.num_timesteps
-    model_path = folder / f"model_{steps}.zip"
-    buffer_path = folder / f"buffer_{steps}.pkl"
-    tmp_model = folder / f".model_{steps}.tmp.zip"
-    model.save(tmp_model)
-    os.replace(tmp_model, model_path)
-    if getattr(model, "replay_buffer", None) is not None:
-        tmp_buffer = folder / f".buffer_{steps}.tmp.pkl"
-        model.save_replay_buffer(tmp_buffer)
-        os.replace(tmp_buffer, buffer_path)
-    with atomic_write(folder / "latest.json", "w") as fh:
-        json.dump({"steps": steps, "model": model_path.name, "buffer": buffer_path.name}, fh)
-    # keep the last two models, and only the newest replay buffer (they are large)
-    for old in sorted(folder.glob("model_*.zip"), key=_steps_of)[:-2]:
-        old.unlink(missing_ok=True)
-    for old in folder.glob("buffer_*.pkl"):
-        if old != buffer_path:
-            old.unlink(missing_ok=True)
-    return model_path
-
-
-def _steps_of(path: Path) -> int:
-    return int(path.stem.split("_")[1])
-
-
-def latest_checkpoint(folder: Path) -> dict[str, Any] | None:
-    """``{"steps", "model", "buffer"}`` of the newest complete checkpoint, or None."""
-    marker = folder / "latest.json"
-    if not marker.is_file():
-        return None
-    info = json.loads(marker.read_text())
-    if not (folder / info["model"]).is_file():
-        return None
-    return info
-
-
-# ---------------------------------------------------------------------------------- runs
+# --------------------------------------------------------------------------- run folder
 def write_config(run_dir: Path, config: RunConfig) -> None:
     """Save ``config.json`` (with library versions and the machine)."""
     import stable_baselines3
@@ -225,9 +101,16 @@ def write_config(run_dir: Path, config: RunConfig) -> None:
         "python": platform.python_version(),
         "machine": platform.platform(),
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(run_dir / "config.json", "w") as fh:
         json.dump({"config": asdict(config), "versions": meta}, fh, indent=2)
+
+
+def write_hyperparameters(run_dir: Path, model: BaseAlgorithm) -> dict[str, Any]:
+    """Save ``hyperparameters.json``: what ``model`` actually uses; return it."""
+    used = effective_hyperparameters(model)
+    with atomic_write(run_dir / "hyperparameters.json", "w") as fh:
+        json.dump(used, fh, indent=2)
+    return used
 
 
 def read_config(run_dir: str | os.PathLike[str]) -> RunConfig:
@@ -247,11 +130,12 @@ def read_config(run_dir: str | os.PathLike[str]) -> RunConfig:
         )
     try:
         data = json.loads(path.read_text())["config"]
-        return RunConfig(**data).validate()
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return RunConfig.from_dict(data, source=str(path)).validate()
+    except (json.JSONDecodeError, KeyError, TypeError, ConfigError) as exc:
         raise RunError(f"{path} is not a valid run config: {exc}") from exc
 
 
+# ------------------------------------------------------------------------------- train
 def train(
     config: RunConfig,
     run_dir: str | os.PathLike[str],
@@ -264,106 +148,226 @@ def train(
 
     Args:
         config: The run.
-        run_dir: Its directory (created).
-        resume: Continue from the latest checkpoint in ``run_dir`` if there is one.
-        progress: Show a progress bar (``None``: only on a terminal).
+        run_dir: Its directory (created once training starts).
+        resume: Continue from the newest checkpoint in ``run_dir`` that loads, if any.
+        progress: Show a progress bar (``None``: only on a terminal; otherwise plain lines go
+            to the ``agents`` logger).
         log: Where to print status lines.
 
     Returns:
         The trained model (also saved as ``run_dir/model.zip``).
-    """
-    config.validate()
-    run_dir = Path(run_dir)
-    ckpt_dir = run_dir / "checkpoints"
-    if resume and (run_dir / "config.json").is_file():
-        saved = read_config(run_dir)
-        if asdict(saved) != asdict(config):
-            log("note: resuming with the run's saved configuration (command-line values ignored)")
-        config = saved
-    write_config(run_dir, config)
-    env = make_env(config.env_id, n_envs=config.n_envs, **config.env_kwargs)
-    latest = latest_checkpoint(ckpt_dir) if resume else None
-    if latest is not None:
-        algo = ALGOS[config.algo]
-        from agents.factory import resolve_device
 
-        model = algo.load(ckpt_dir / latest["model"], env=env, device=resolve_device(config.device))
-        if (ckpt_dir / latest["buffer"]).is_file():
-            model.load_replay_buffer(ckpt_dir / latest["buffer"])
-        log(f"resuming from step {model.num_timesteps} ({latest['model']})")
-    else:
-        if resume:
-            log("no checkpoint found: starting from scratch")
-        hyper = dict(config.hyperparameters)
-        if "buffer_size" not in hyper:  # no larger than what this run can fill
-            default = default_buffer_size(int(np.prod(env.observation_space.shape)))
-            fill = config.timesteps + (OFFLINE_TRANSITIONS if config.offline_steps else 0)
-            hyper["buffer_size"] = max(1, min(default, fill))
-        model = make_agent(
-            config.algo,
-            env,
-            device=config.device,
-            seed=config.seed,
-            tensorboard_log=run_dir / "tb",
-            **hyper,
-        )
-        if config.offline_steps:
-            train_env = config.make_eval_env("train")
-            transitions = logged_transitions(train_env, OFFLINE_TRANSITIONS, rng=config.seed)
-            n = fill_replay_buffer(model, transitions)
-            log(f"offline pre-training: {config.offline_steps} gradient steps on {n} transitions")
-            with single_blas_thread():
-                pretrain(model, config.offline_steps)
-    done = model.num_timesteps
-    remaining = config.timesteps - done
-    callbacks: list[BaseCallback] = [
-        ProgressCallback(config.timesteps, done, None if progress is None else not progress)
-    ]
-    if config.checkpoint_every:
-        callbacks.append(CheckpointCallback(ckpt_dir, config.checkpoint_every))
-    if config.eval_every:
-        val_env = config.make_eval_env("val")
-        callbacks.append(
-            ValidationCallback(val_env, config.eval_every, config.eval_users, run_dir / "curve.csv")
-        )
-    start = time.perf_counter()
-    if remaining > 0:
-        with single_blas_thread():  # one limit for the whole run: no per-step thread toggling
-            model.learn(
-                remaining,
-                callback=CallbackList(callbacks),
-                reset_num_timesteps=latest is None,
-                tb_log_name="run",
-            )
-    seconds = time.perf_counter() - start
-    tmp = run_dir / ".model.tmp.zip"
-    model.save(tmp)
-    os.replace(tmp, run_dir / "model.zip")
-    with atomic_write(run_dir / "train.json", "w") as fh:
-        json.dump({"timesteps": int(model.num_timesteps), "seconds": seconds}, fh)
-    log(f"trained {model.num_timesteps} steps in {seconds:.0f} s -> {run_dir / 'model.zip'}")
+    Raises:
+        RunError: If ``run_dir`` already holds a run and ``resume`` is False.
+        ConfigError: For a bad configuration, e.g. ``learning_starts`` not below
+            ``timesteps``.
+    """
+    run_dir = Path(run_dir)
+    config = _run_config(config, run_dir, resume, log).validate()
+    env = make_env(config.env_id, n_envs=config.n_envs, **config.env_kwargs)
+    val_env = config.make_eval_env("val") if config.eval_every else None
+    model, final = _resume_model(config, env, run_dir, log) if resume else (None, False)
+    if model is None:
+        model = _new_model(config, env, run_dir, log)
+    elif model.num_timesteps >= config.timesteps:
+        log(f"the run is finished ({model.num_timesteps} steps): nothing to train")
+        if not final:  # its model.zip was missing or damaged: the last checkpoint replaces it
+            _save_final(model, run_dir, 0.0, 0, log)
+        return model
+    # training starts: only now does the run folder exist
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(run_dir, config)
+    write_hyperparameters(run_dir, model)
+    if config.offline_steps and model.num_timesteps == 0:
+        _offline_pretraining(model, config, log)
+    seconds, updates = _learn(model, config, run_dir, val_env, progress, log)
+    _save_final(model, run_dir, seconds, updates, log)
     return model
 
 
-def load_model(run_dir: str | os.PathLike[str], device: str = "auto") -> BaseAlgorithm:
-    """Load ``run_dir/model.zip`` (or the latest checkpoint of an unfinished run)."""
-    from agents.factory import resolve_device
+def _run_config(config: RunConfig, run_dir: Path, resume: bool, log) -> RunConfig:
+    """The configuration to train with: a resumed run keeps the one it was started with."""
+    saved = run_dir / "config.json"
+    if saved.is_file() and not resume:
+        raise RunError(
+            f"{run_dir} already holds a run: pass --resume to continue it, or another --out."
+        )
+    if resume and saved.is_file():
+        kept = read_config(run_dir)
+        if asdict(kept) != asdict(config):
+            log("note: resuming with the run's saved configuration (command-line values ignored)")
+        return kept
+    return config
 
+
+def run_hyperparameters(config: RunConfig, obs_dim: int) -> dict[str, Any]:
+    """The SB3 overrides a new run passes to :func:`agents.factory.make_agent`.
+
+    ``config.hyperparameters``, plus two caps on the defaults that a run needs: the replay
+    buffer holds no more than the run can fill, and ``learning_starts`` (1,000 by default) is
+    at most a tenth of the run, so that a short run still trains.
+
+    Raises:
+        ConfigError: If an explicit ``learning_starts`` is not below ``timesteps``: the agent
+            would only ever act at random.
+    """
+    hyper = dict(config.hyperparameters)
+    if "buffer_size" not in hyper:  # no larger than what this run can fill
+        fill = config.timesteps + (OFFLINE_TRANSITIONS if config.offline_steps else 0)
+        hyper["buffer_size"] = max(1, min(default_buffer_size(obs_dim), fill))
+    if "learning_starts" in hyper:
+        starts = hyper["learning_starts"]
+        if isinstance(starts, int) and starts >= config.timesteps:
+            raise ConfigError(
+                f"learning_starts={starts} is not below timesteps={config.timesteps}: the agent "
+                "would never be trained. Lower learning_starts (--set learning_starts=N) or "
+                "raise --timesteps."
+            )
+    else:
+        default = default_hyperparameters(config.algo, obs_dim, None)["learning_starts"]
+        hyper["learning_starts"] = min(default, max(1, config.timesteps // LEARNING_STARTS_SHARE))
+    return hyper
+
+
+def _new_model(config: RunConfig, env, run_dir: Path, log) -> BaseAlgorithm:
+    hyper = run_hyperparameters(config, int(np.prod(env.observation_space.shape)))
+    return make_agent(
+        config.algo,
+        env,
+        device=config.device,
+        seed=config.seed,
+        tensorboard_log=run_dir / "tb",
+        **hyper,
+    )
+
+
+def _resume_model(config: RunConfig, env, run_dir: Path, log) -> tuple[BaseAlgorithm | None, bool]:
+    """The final model of a finished run, else the newest checkpoint that loads, else None.
+
+    Returns:
+        The model, and whether it is the run's ``model.zip``.
+    """
+    device = resolve_device(config.device)
+
+    def load(path: Path) -> BaseAlgorithm:
+        return ALGOS[config.algo].load(path, env=env, device=device)
+
+    final = run_dir / "model.zip"
+    if final.is_file():
+        try:
+            return load(final), True
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
+            log(f"model.zip does not load ({type(exc).__name__}: {exc}); trying the checkpoints")
+    model = load_checkpoint(run_dir / "checkpoints", load, log)
+    if model is None:
+        log("no checkpoint found: starting from scratch")
+    else:
+        log(f"resuming from step {model.num_timesteps}")
+    return model, False
+
+
+def _offline_pretraining(model: BaseAlgorithm, config: RunConfig, log) -> None:
+    train_env = config.make_eval_env("train")
+    transitions = logged_transitions(train_env, OFFLINE_TRANSITIONS, rng=config.seed)
+    n = fill_replay_buffer(model, transitions)
+    log(f"offline pre-training: {config.offline_steps} gradient steps on {n} transitions")
+    with single_blas_thread():
+        pretrain(model, config.offline_steps)
+
+
+def _learn(
+    model: BaseAlgorithm,
+    config: RunConfig,
+    run_dir: Path,
+    val_env,
+    progress: bool | None,
+    log,
+) -> tuple[float, int]:
+    """Online training up to ``config.timesteps``; returns seconds and gradient updates."""
+    callbacks: list[BaseCallback] = []
+    validation = None
+    if val_env is not None:
+        validation = ValidationCallback(
+            val_env, config.eval_every, config.eval_users, run_dir / "curve.csv"
+        )
+        callbacks.append(validation)
+    if config.checkpoint_every:
+        callbacks.append(CheckpointCallback(run_dir / "checkpoints", config.checkpoint_every))
+    callbacks.append(ProgressCallback(config.timesteps, progress, validation))
+    before = _n_updates(model)
+    start = time.perf_counter()
+    log(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
+    with single_blas_thread():  # one limit for the whole run: no per-step thread toggling
+        model.learn(
+            config.timesteps - model.num_timesteps,
+            callback=CallbackList(callbacks),
+            reset_num_timesteps=model.num_timesteps == 0,
+            tb_log_name="run",
+        )
+    updates = _n_updates(model) - before
+    if updates == 0:
+        log(
+            "warning: no gradient update was done: learning_starts "
+            f"({getattr(model, 'learning_starts', '?')}) was never reached"
+        )
+    return time.perf_counter() - start, updates
+
+
+def _n_updates(model: BaseAlgorithm) -> int:
+    return int(getattr(model, "_n_updates", 0))
+
+
+def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: int, log) -> None:
+    tmp = run_dir / ".model.tmp.zip"
+    model.save(tmp)
+    os.replace(tmp, run_dir / "model.zip")
+    record = {
+        "timesteps": int(model.num_timesteps),
+        "gradient_updates": _n_updates(model),
+        "gradient_updates_this_session": updates,
+        "seconds": seconds,
+    }
+    with atomic_write(run_dir / "train.json", "w") as fh:
+        json.dump(record, fh)
+    log(
+        f"trained {model.num_timesteps} steps with {_n_updates(model)} gradient updates "
+        f"({updates} in this session) in {seconds:.0f} s -> {run_dir / 'model.zip'}"
+    )
+
+
+# --------------------------------------------------------------------------- load, eval
+def load_model(run_dir: str | os.PathLike[str], device: str = "auto", log=print) -> BaseAlgorithm:
+    """Load ``run_dir/model.zip``, or the newest checkpoint that loads of an unfinished run.
+
+    Raises:
+        RunError: If the run holds no model, or its ``model.zip`` does not load.
+        CheckpointError: If the run is unfinished and none of its checkpoints loads.
+    """
     config = read_config(run_dir)
     run_dir = Path(run_dir)
+    algo = ALGOS[config.algo]
+    device = resolve_device(device)
     path = run_dir / "model.zip"
-    if not path.is_file():
-        latest = latest_checkpoint(run_dir / "checkpoints")
-        if latest is None:
+    if path.is_file():
+        try:
+            return algo.load(path, device=device)
+        except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
             raise RunError(
-                f"{str(run_dir)!r} holds no trained model yet (no model.zip or checkpoint): "
-                "finish it with 'recgym train --out DIR --resume'."
-            )
-        path = run_dir / "checkpoints" / latest["model"]
-    return ALGOS[config.algo].load(path, device=resolve_device(device))
+                f"{path} does not load ({type(exc).__name__}: {exc}); it is damaged. Train "
+                f"again, or remove it and resume from the checkpoints: 'recgym train --out "
+                f"{run_dir} --resume'."
+            ) from exc
+    model = load_checkpoint(run_dir / "checkpoints", lambda p: algo.load(p, device=device), log)
+    if model is None:
+        raise RunError(
+            f"{str(run_dir)!r} holds no trained model yet (no model.zip or checkpoint): "
+            "finish it with 'recgym train --out DIR --resume'."
+        )
+    log(f"{run_dir} is unfinished: using its checkpoint at step {model.num_timesteps}")
+    return model
 
 
-def check_compatible(model: BaseAlgorithm, env: MovieRecEnv) -> None:
+def check_compatible(model: BaseAlgorithm, env) -> None:
     """Raise a ConfigError if ``model`` cannot act in ``env`` (other embedding dim, frame...)."""
     want, got = model.observation_space.shape, env.observation_space.shape
     if want != got or model.action_space.shape != env.action_space.shape:
@@ -373,6 +377,11 @@ def check_compatible(model: BaseAlgorithm, env: MovieRecEnv) -> None:
             f"{env.action_space.shape} (embedding_dim={env.embedding_dim}, frame_size="
             f"{env.frame_size}). Use the run's embedding_dim and frame_size."
         )
+
+
+def evaluation_name(split: str, max_users: int | None) -> str:
+    """The file stem of an evaluation: ``eval-test-all-users``, ``eval-val-20-users``."""
+    return f"eval-{split}-{'all' if max_users is None else max_users}-users"
 
 
 def evaluate_run(
@@ -385,25 +394,59 @@ def evaluate_run(
     device: str = "auto",
     progress: bool | None = None,
     write: bool = True,
+    log=print,
 ) -> list[EvalResult]:
     """Evaluate a run's agent next to the baselines on ``split`` users.
 
     Returns:
-        One result per policy, agent first; also written to ``eval.json`` and ``eval.md``.
+        One result per policy, agent first. With ``write``, also saved to
+        ``run_dir/<evaluation_name(split, max_users)>.json`` (split, users, seed, date, the
+        baselines and every result) and ``.md`` (the table); other evaluations are kept.
     """
     config = read_config(run_dir)
-    model = load_model(run_dir, device)
+    model = load_model(run_dir, device, log)
     env = config.make_eval_env(split, **(env_overrides or {}))
     check_compatible(model, env)
     policies = [AgentPolicy(model, name=config.algo)]
     policies += [make_baseline(name, env, seed=config.seed) for name in baselines]
-    results = [evaluate(p, env, max_users=max_users, progress=progress) for p in policies]
+    results = []
+    bars = sys.stderr.isatty() if progress is None else progress
+    with single_torch_thread():
+        for policy in policies:
+            results.append(evaluate(policy, env, max_users=max_users, progress=progress))
+            if not bars:  # a line per policy where there is no progress bar
+                logger.info(
+                    "evaluated %s: %d %s users in %.1f s",
+                    policy.name,
+                    results[-1].n_users,
+                    split,
+                    results[-1].seconds,
+                )
     if write:
         run_dir = Path(run_dir)
-        with atomic_write(run_dir / "eval.json", "w") as fh:
-            json.dump([r.to_dict() for r in results], fh, default=_json_default)
-        with atomic_write(run_dir / "eval.md", "w") as fh:
-            fh.write(results_table(results) + "\n")
+        stem = evaluation_name(split, max_users)
+        header = {
+            "split": split,
+            "split_strategy": env.context.split.strategy,
+            "users": max_users,
+            "n_users": results[0].n_users if results else 0,
+            "seed": config.seed,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model_steps": int(model.num_timesteps),
+            "baselines": list(baselines),
+            "env_overrides": env_overrides or {},
+        }
+        with atomic_write(run_dir / f"{stem}.json", "w") as fh:
+            payload = {**header, "results": [r.to_dict() for r in results]}
+            json.dump(payload, fh, default=_json_default, indent=1)
+        with atomic_write(run_dir / f"{stem}.md", "w") as fh:
+            users = "all" if max_users is None else f"the first {max_users}"
+            fh.write(
+                f"{split} users ({users}: {header['n_users']}), seed {config.seed}, "
+                f"model at step {header['model_steps']}, {header['date']}\n\n"
+                + results_table(results)
+                + "\n"
+            )
     return results
 
 

@@ -5,7 +5,7 @@ SB3 steps ``n`` environments at once; :class:`RecVecEnv` hands the whole batch t
 conventions are kept: same-step autoreset with ``info["terminal_observation"]``,
 ``info["TimeLimit.truncated"]`` (episodes that end because the user's log ran out are truncated,
 so value targets keep bootstrapping), and ``info["episode"]`` with the return and length, as
-SB3's ``Monitor`` would add.
+SB3's ``Monitor`` would add (so ``env_is_wrapped(Monitor)`` answers True).
 """
 
 from __future__ import annotations
@@ -119,8 +119,16 @@ class RecVecEnv(VecEnv):
     def env_is_wrapped(
         self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None
     ) -> list[bool]:
-        """No sub-environment is wrapped."""
-        return [False] * len(self._get_indices(indices))
+        """True for SB3's ``Monitor`` only: this class records what a Monitor records.
+
+        Each finished episode's ``info["episode"]`` (return, length, time) is added here, as
+        ``Monitor`` adds it; SB3 asks this question before reading those statistics (for
+        example ``evaluate_policy``, which would otherwise warn). No other wrapper is applied.
+        """
+        from stable_baselines3.common.monitor import Monitor
+
+        wrapped = isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
+        return [wrapped] * len(self._get_indices(indices))
 
     def _get_indices(self, indices: VecEnvIndices) -> Sequence[int]:
         if indices is None:

@@ -1,4 +1,4 @@
-"""Keep NumPy's BLAS threads out of torch's way while agents train or evaluate.
+"""Keep NumPy's BLAS threads and torch's threads out of each other's way.
 
 An agent step interleaves the environment's NumPy decode (OpenBLAS threads) with torch's
 networks (OpenMP threads). Both pools spin-wait on the same cores between calls, and on a
@@ -7,11 +7,17 @@ Inside :func:`single_blas_thread` NumPy's BLAS uses one thread; outside, nothing
 :func:`agents.run.train` holds it around the whole training run (9 ms per transition),
 :class:`agents.sb3_env.RecVecEnv` around each step for code that calls ``model.learn`` directly
 (11 ms: switching the pool back and forth costs a little), and evaluation around the replay.
+
+Evaluation also runs torch on one thread (:func:`single_torch_thread`): a policy predicts one
+small observation at a time, and a multi-threaded forward pass of a 256-256 MLP is slower
+than a single-threaded one (``predict`` took 11 ms with two threads and 0.12 ms with one on
+a busy 2-core machine).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 
 _CONTROLLER = None
@@ -29,4 +35,29 @@ def single_blas_thread() -> Iterator[None]:
     if _CONTROLLER is None:
         _CONTROLLER = ThreadpoolController()  # inspecting the libraries is the slow part
     with _CONTROLLER.limit(limits=1, user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def single_torch_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread inside the block; restore the previous count after.
+
+    Does nothing (and imports nothing) when torch has not been imported.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def evaluation_threads() -> Iterator[None]:
+    """One BLAS thread and one torch thread: what replaying users one step at a time needs."""
+    with single_blas_thread(), single_torch_thread():
         yield

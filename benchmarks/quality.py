@@ -107,17 +107,13 @@ def env_id(args: Args) -> str:
     return "MovieRecSynthetic-v0" if args.dataset == "synthetic" else "MovieRec-v0"
 
 
-def effective_hyperparameters(algo: str, args: Args, overrides: dict) -> dict[str, Any]:
-    """The SB3 settings a run used: the factory's defaults with the overrides applied."""
-    from agents.factory import default_hyperparameters
+def effective_hyperparameters(run_dir: Path) -> dict[str, Any]:
+    """The SB3 settings a run used, as it recorded them (``hyperparameters.json``).
 
-    obs_dim = 10 * (args.embedding_dim + 1)
-    params = default_hyperparameters(algo, obs_dim, args.embedding_dim)
-    params.update(overrides)
-    if "action_noise_sigma" in params:
-        params["action_noise"] = f"Normal(0, {params.pop('action_noise_sigma')})"
-    return {k: v if isinstance(v, (int, float, str, list, dict, type(None))) else repr(v)
-            for k, v in params.items()}  # fmt: skip
+    These are read back from the model by :func:`agents.run.train`, so they include the caps a
+    run applies (a buffer no larger than the run can fill, ``learning_starts``).
+    """
+    return json.loads((run_dir / "hyperparameters.json").read_text())
 
 
 def run_job(job: Job, args: Args, folder: str) -> dict[str, Any]:
@@ -159,7 +155,7 @@ def run_job(job: Job, args: Args, folder: str) -> dict[str, Any]:
             )
             record["run_dir"] = str(run_dir)
             record["config"] = asdict(config)
-            record["hyperparameters"] = effective_hyperparameters(job.name, args, hyper)
+            record["hyperparameters"] = effective_hyperparameters(run_dir)
             record["train_seconds"] = json.loads((run_dir / "train.json").read_text())["seconds"]
             curve = run_dir / "curve.csv"
             if curve.exists():

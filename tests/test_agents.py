@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from helpers import scenario_env
@@ -180,3 +182,56 @@ def test_action_noise_sigma_sets_the_exploration_noise():
         make_agent("sac", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, action_noise_sigma=0.3)
     with pytest.raises(ConfigError, match="action_noise_sigma=-1"):
         make_agent("ddpg", "MovieRecSynthetic-v0", env_kwargs=SMALL_ENV, action_noise_sigma=-1)
+
+
+def test_evaluate_policy_sees_the_episode_statistics_without_warning():
+    """SB3's evaluate_policy asks env_is_wrapped(Monitor); RecVecEnv records what it would."""
+    import warnings
+
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.monitor import Monitor
+
+    from agents import make_env
+
+    venv = make_env("MovieRecSynthetic-v0", n_envs=2, max_episode_steps=4, **SMALL_ENV)
+    assert venv.env_is_wrapped(Monitor) == [True, True]
+    assert venv.env_is_wrapped(gym.wrappers.TimeLimit) == [False, False]
+    model = make_agent("ddpg", venv, device="cpu", **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "not wrapped with a Monitor wrapper" fails here
+        rewards, lengths = evaluate_policy(model, venv, n_eval_episodes=4,
+                                           return_episode_rewards=True)  # fmt: skip
+    assert lengths == [4, 4, 4, 4] and len(rewards) == 4
+
+
+def test_batched_evaluation_equals_one_user_at_a_time():
+    """Replaying users in lockstep (one action batch a step) changes no number."""
+    from agents.policies import EmbeddingMeanPolicy
+
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+
+    class Batched(EmbeddingMeanPolicy):
+        batch_size = 4  # fewer slots than users: slots are reused
+
+        def act_batch(self, obs):
+            self.batches.append(len(obs))
+            return super().act_batch(obs)
+
+    one = evaluate(EmbeddingMeanPolicy(env.frame_size, 8), env, max_users=9, max_steps=30,
+                   progress=False)  # fmt: skip
+    batched = Batched(env.frame_size, 8)
+    batched.batches = []
+    many = evaluate(batched, env, max_users=9, max_steps=30, progress=False)
+    pd.testing.assert_frame_equal(one.per_user, many.per_user)
+    assert (one.coverage, one.diversity, one.novelty) == (
+        many.coverage, many.diversity, many.novelty)  # fmt: skip
+    assert set(batched.batches) == {4} and len(batched.batches) < many.per_user.steps.sum()
+
+
+def test_agent_evaluation_of_a_user_does_not_depend_on_how_many_are_evaluated():
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+    model = make_agent("td3", "MovieRecSynthetic-v0", seed=1, env_kwargs=SMALL_ENV,
+                       device="cpu", **TINY)  # fmt: skip
+    few = evaluate(AgentPolicy(model), env, max_users=3, max_steps=20, progress=False)
+    more = evaluate(AgentPolicy(model), env, max_users=7, max_steps=20, progress=False)
+    pd.testing.assert_frame_equal(few.per_user, more.per_user.iloc[:3])

@@ -54,6 +54,10 @@ def test_tiny_sweep_writes_table_plots_and_reports_a_crashed_seed(tmp_path):
     assert "| td3 | 1/2 (failed: see runs.json)" in table and "| popularity | 2/2" in table
     agent = next(r for r in runs if r["name"] == "td3" and r["status"] == "ok")
     assert agent["curve"] and agent["hyperparameters"]["gamma"] == 0.9
+    # what the model used, as the run recorded it: the buffer capped to the run's 200 steps
+    used = agent["hyperparameters"]
+    assert (used["buffer_size"], used["learning_starts"], used["batch_size"]) == (200, 50, 32)
+    assert used["action_noise"] == {"class": "NormalActionNoise", "mean": 0.0, "sigma": 0.1}
     assert (folder / "runs").is_dir() and "MovieRecSynthetic-v0__td3__0__" in agent["run_dir"]
 
 
