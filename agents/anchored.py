@@ -59,8 +59,13 @@ class AnchoredMixin:
         critic_weight: Lambda, the weight of the normalised critic term (>= 0).
         actor_loss: ``"td3bc"`` or ``"awr"`` (see the module docstring).
         awr_temperature: AWR's temperature, in standard deviations of the advantage (> 0).
+        actor_learning_rate: The actor's step size (``None``: the model's ``learning_rate``,
+            which the critic keeps): fine-tuning a cloned actor wants smaller steps than a
+            critic learning from scratch.
         recipe: ``"anchored"``, saved with the model so that loading checks it.
         algorithm: ``"ddpg"``, ``"td3"`` or ``"sac"``, saved too (:func:`load_agent`).
+        anchor_log_scale: The anchor's log-temperature when it was attached (saved, so that
+            :func:`agents.recipe.attach_anchor` restores the anchor of a loaded model).
     """
 
     anchor: BCAnchor | None
@@ -76,6 +81,7 @@ class AnchoredMixin:
         critic_weight: float,
         actor_loss: str,
         awr_temperature: float,
+        actor_learning_rate: float | None,
     ) -> None:
         if not isinstance(critic_weight, (int, float)) or not critic_weight >= 0:
             raise ConfigError(
@@ -85,6 +91,15 @@ class AnchoredMixin:
         check_choice("actor_loss", actor_loss, ACTOR_LOSSES)
         if not isinstance(awr_temperature, (int, float)) or not awr_temperature > 0:
             raise ConfigError(f"awr_temperature={awr_temperature!r} must be a number > 0.")
+        if actor_learning_rate is not None and (
+            not isinstance(actor_learning_rate, (int, float)) or not actor_learning_rate > 0
+        ):
+            raise ConfigError(
+                f"actor_learning_rate={actor_learning_rate!r} must be a number > 0 (or None: "
+                "the model's learning_rate)."
+            )
+        self.actor_learning_rate = actor_learning_rate
+        self.anchor_log_scale: float | None = None
         self.critic_weight = float(critic_weight)
         self.actor_loss = actor_loss
         self.awr_temperature = float(awr_temperature)
@@ -106,7 +121,17 @@ class AnchoredMixin:
                 )
             anchor.to(self.device)
             anchor.device = self.device
+            self.anchor_log_scale = float(anchor.log_scale.item())  # saved with the model
         self.anchor = anchor
+
+    def _update_learning_rates(self, critic_optimizers: list[torch.optim.Optimizer]) -> None:
+        """SB3's schedule for the critic (and entropy) optimizers; the actor's own rate."""
+        self._update_learning_rate(critic_optimizers)
+        if self.actor_learning_rate is None:
+            self._update_learning_rate([self.actor.optimizer])
+        else:
+            for group in self.actor.optimizer.param_groups:
+                group["lr"] = self.actor_learning_rate
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "anchor", "_ce_losses"]
@@ -166,6 +191,7 @@ class AnchoredTD3(AnchoredMixin, TD3):
         critic_weight: Lambda of the normalised critic term (default 1.0).
         actor_loss: ``"td3bc"`` (default) or ``"awr"``.
         awr_temperature: AWR's temperature (default 1.0).
+        actor_learning_rate: The actor's step size (default: ``learning_rate``).
         **kwargs: TD3's keyword arguments.
     """
 
@@ -178,11 +204,12 @@ class AnchoredTD3(AnchoredMixin, TD3):
         critic_weight: float = 1.0,
         actor_loss: str = "td3bc",
         awr_temperature: float = 1.0,
+        actor_learning_rate: float | None = None,
         **kwargs: Any,
     ) -> None:
         """Build TD3, then attach the anchor."""
         super().__init__(*args, **kwargs)
-        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature)
+        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature, actor_learning_rate)
 
     def critic_step(self, data: ReplayBufferSamples) -> float:
         """One TD3 critic update on ``data`` (SB3's target: clipped double Q, smoothed)."""
@@ -209,7 +236,7 @@ class AnchoredTD3(AnchoredMixin, TD3):
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         """SB3's TD3 update with the anchored actor loss."""
         self.policy.set_training_mode(True)
-        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        self._update_learning_rates([self.critic.optimizer])
         actor_losses, critic_losses, self._ce_losses = [], [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
@@ -239,6 +266,7 @@ class AnchoredDDPG(AnchoredTD3):
         critic_weight: Lambda of the normalised critic term (default 1.0).
         actor_loss: ``"td3bc"`` (default) or ``"awr"``.
         awr_temperature: AWR's temperature (default 1.0).
+        actor_learning_rate: The actor's step size (default: ``learning_rate``).
         **kwargs: DDPG's keyword arguments.
     """
 
@@ -267,6 +295,7 @@ class AnchoredSAC(AnchoredMixin, SAC):
         critic_weight: Lambda of the normalised critic term (default 1.0).
         actor_loss: ``"td3bc"`` (default) or ``"awr"``.
         awr_temperature: AWR's temperature (default 1.0).
+        actor_learning_rate: The actor's step size (default: ``learning_rate``).
         **kwargs: SAC's keyword arguments.
     """
 
@@ -279,11 +308,12 @@ class AnchoredSAC(AnchoredMixin, SAC):
         critic_weight: float = 1.0,
         actor_loss: str = "td3bc",
         awr_temperature: float = 1.0,
+        actor_learning_rate: float | None = None,
         **kwargs: Any,
     ) -> None:
         """Build SAC, then attach the anchor."""
         super().__init__(*args, **kwargs)
-        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature)
+        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature, actor_learning_rate)
 
     def _ent_coef(self) -> torch.Tensor:
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
@@ -315,10 +345,10 @@ class AnchoredSAC(AnchoredMixin, SAC):
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         """SB3's SAC update with the anchored actor loss."""
         self.policy.set_training_mode(True)
-        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        optimizers = [self.critic.optimizer]
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
-        self._update_learning_rate(optimizers)
+        self._update_learning_rates(optimizers)
         actor_losses, critic_losses, ent_coefs, self._ce_losses = [], [], [], []
         for step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
@@ -356,6 +386,9 @@ def _record(model: Any, actor_losses: list[float], critic_losses: list[float]) -
         model.logger.record("train/anchor_ce", float(np.mean(model._ce_losses)))
     model.logger.record("train/critic_loss", float(np.mean(critic_losses)))
 
+
+#: The keyword arguments the anchored classes add to SB3's.
+OPTIONS = ("critic_weight", "actor_loss", "awr_temperature", "actor_learning_rate")
 
 ANCHORED: dict[str, type[AnchoredMixin]] = {
     "ddpg": AnchoredDDPG,

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.config import ALGO_NAMES, BASELINES, RunConfig
+from agents.config import ALGO_NAMES, BASELINES, RECIPE_NAMES, RunConfig
 
 DEFAULTS = RunConfig()
 # recgym.cli's summary of its data command (a test keeps the two equal)
@@ -65,11 +65,12 @@ examples:
   recgym train --set learning_rate=3e-4 \\
                --set 'policy_kwargs={"net_arch": [64, 64]}'
   recgym train --env MovieRecSynthetic-v0 --timesteps 2000   # no download
+  recgym train --recipe sb3 --timesteps 20000  # plain SB3 from scratch
 
 --config FILE (YAML or JSON) holds RunConfig fields (algo, env_id, env_kwargs,
 timesteps, seed, device, n_envs, offline_steps, checkpoint_every, eval_every,
-eval_users, hyperparameters), or is a run's config.json; options given on the
-command line win over it."""
+eval_users, hyperparameters, recipe, anchor, wolpertinger_k), or is a run's
+config.json; options given on the command line win over it."""
 
 EVALUATE_DESCRIPTION = """\
 Evaluate a run's agent next to the baselines: each user of the split is
@@ -233,6 +234,28 @@ def _train_parser(sub) -> None:
         help="SB3 hyperparameter, VALUE in JSON; repeatable, e.g. --set "
         "learning_rate=3e-4 (default: agents/factory.py's)",
     )
+    t.add_argument(
+        "--recipe",
+        choices=RECIPE_NAMES,
+        help="anchored: behaviour-cloned actor, critic warm-up, anchored fine-tuning (ddpg, "
+        "td3, sac); sb3: plain Stable-Baselines3 from scratch, for comparison (default: "
+        "anchored; sb3 for dqn)",
+    )
+    t.add_argument(
+        "--anchor",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a setting of the anchored recipe's offline stages, VALUE in JSON; repeatable, "
+        "e.g. --anchor bc_epochs=3 --anchor warmup_steps=0 (default: agents/config.py's "
+        "AnchorSettings)",
+    )
+    t.add_argument(
+        "--wolpertinger",
+        type=int,
+        metavar="K",
+        help="also evaluate (and recommend) with Wolpertinger re-ranking of the actor's K "
+        f"nearest movies by the critic; 0: off (default: {d.wolpertinger_k})",
+    )
     t.add_argument("--out", metavar="DIR", help="run folder (default: runs/ENV__ALGO__SEED__TIME)")
     t.add_argument(
         "--resume",
@@ -319,8 +342,8 @@ def _recommend_parser(sub) -> None:
 
 
 # ---------------------------------------------------------------------- option handling
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """``--set KEY=VALUE`` options -> ``{key: value}``, values parsed as JSON.
+def parse_set(items: list[str] | None, option: str = "--set") -> dict[str, Any]:
+    """``--set KEY=VALUE`` options (or ``option``'s) -> ``{key: value}``, values parsed as JSON.
 
     A bare word (``--set ent_coef=auto``) stays a string; anything that looks like a number,
     a list, an object or a quoted string must be valid JSON.
@@ -335,7 +358,7 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set gamma=0.95")
+            raise ConfigError(f"{option} {item!r}: expected KEY=VALUE, e.g. {option} gamma=0.95")
         try:
             out[key] = json.loads(text)
             continue
@@ -343,10 +366,10 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
             error = exc
         word = text.strip()
         if word in ("True", "False", "None"):
-            raise ConfigError(f"--set {item!r}: write JSON: true, false or null.")
+            raise ConfigError(f"{option} {item!r}: write JSON: true, false or null.")
         if not word or word[0] in '{["' or word[0].isdigit() or word[0] in "+-.":
             raise ConfigError(
-                f"--set {item!r}: {key} is not valid JSON ({error.msg}, character "
+                f"{option} {item!r}: {key} is not valid JSON ({error.msg}, character "
                 f"{error.pos + 1}). Quote keys and strings with double quotes, e.g. "
                 """--set 'policy_kwargs={"net_arch": [64, 64]}'."""
             )
@@ -372,6 +395,8 @@ _TRAIN_FIELDS = {
     "checkpoint_every": "checkpoint_every",
     "eval_every": "eval_every",
     "val_users": "eval_users",
+    "recipe": "recipe",
+    "wolpertinger": "wolpertinger_k",
 }
 
 
@@ -389,14 +414,17 @@ def train_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
     for attr, name in _TRAIN_FIELDS.items():
         if getattr(args, attr) is not None:
             data[name] = getattr(args, attr)
-    for name in ("env_kwargs", "hyperparameters"):
+    for name in ("env_kwargs", "hyperparameters", "anchor"):
         if not isinstance(data.get(name, {}), dict):
             raise ConfigError(f"{name}={data[name]!r} must be a mapping of names to values.")
     env = _env_overrides(args)
     hyper = parse_set(args.set)
+    anchor = parse_set(args.anchor, "--anchor")
     given += [f"--{k.replace('_', '-')}" for k in env] + ["--set"] * bool(hyper)
+    given += ["--anchor"] * bool(anchor)
     data["env_kwargs"] = {**data.get("env_kwargs", {}), **env}
     data["hyperparameters"] = {**data.get("hyperparameters", {}), **hyper}
+    data["anchor"] = {**data.get("anchor", {}), **anchor}
     return RunConfig.from_dict(data).validate(), given + ["--config"] * bool(args.config)
 
 
@@ -458,6 +486,13 @@ def _evaluate_and_show(
     existed = (run_dir / f"{stem}.json").is_file()
     results = run.evaluate_run(run_dir, split=split, max_users=max_users, **kwargs)
     print(results_text(results, split))
+    for r in results:
+        gap = r.extra.get("value_gap")
+        if gap:
+            print(
+                f"{r.policy} critic: predicted return {gap['predicted']:.3f} a step, "
+                f"realised {gap['realised']:.3f} (gap {gap['gap']:+.3f})"
+            )
     again = " (replacing the earlier evaluation of the same users)" if existed else ""
     print(f"saved: {run_dir / (stem + '.md')} and .json, full precision{again}")
     return 0
@@ -526,7 +561,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     env = config.make_eval_env("train", **_env_overrides(args))
     run.check_compatible(model, env)
     state = user_state(env, args.user, as_of)
-    items, scores = recommend(model, env, state, args.k)
+    items, scores = recommend(model, env, state, args.k, config.wolpertinger_k)
     table = env.dataset.item_table
     lo, hi = env.dataset.rating_range
     rows = []
@@ -548,14 +583,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     )
     print()
     rows = []
+    ranking = f", its {config.wolpertinger_k} nearest re-ranked by the critic" * bool(
+        config.wolpertinger_k
+    )
     for rank, (item, score) in enumerate(zip(items, scores, strict=True), 1):
         title, year, genres = _movie(table, item)
         rows.append([str(rank), title, year, genres, f"{score:.3f}"])
     print(
         format_table(
-            f"Top {args.k} for user {args.user} ({config.algo}, {state.describe()}), "
+            f"Top {args.k} for user {args.user} ({config.algo}{ranking}, {state.describe()}), "
             f"excluding the {len(state.items)} movies they rated",
-            ["#", "title", "year", "genres", "score"],
+            ["#", "title", "year", "genres", "Q" if config.wolpertinger_k else "score"],
             rows,
             shrink=[1, 3],
             right=[0, 4],

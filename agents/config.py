@@ -28,8 +28,66 @@ if TYPE_CHECKING:
 
 #: The algorithms of :data:`agents.factory.ALGOS`, by name (``dqn``: discrete ids only).
 ALGO_NAMES = ("ddpg", "td3", "sac", "dqn")
+#: How a run trains: ``anchored`` (:mod:`agents.recipe`) or plain Stable-Baselines3 from scratch.
+RECIPE_NAMES = ("anchored", "sb3")
 #: The baselines of :func:`agents.policies.make_baseline`.
 BASELINES = ("random", "popularity", "itemknn", "embedding-mean", "oracle")
+
+
+@dataclass
+class AnchorSettings:
+    """Settings of the anchored recipe's offline stages (:mod:`agents.recipe`).
+
+    The defaults were chosen on validation users
+    (``benchmarks/results/ml-latest-small/tuning.md``).
+
+    Attributes:
+        bc_epochs: Most passes over the logged transitions in behaviour cloning.
+        bc_patience: Epochs without a validation gain before behaviour cloning stops.
+        bc_learning_rate: Adam's step size in behaviour cloning.
+        bc_batch_size: Minibatch size in behaviour cloning.
+        norm_weight: Weight of ``(|a| - 1)^2`` in the anchor (:class:`agents.anchor.BCAnchor`).
+        next_items: ``"second"`` or ``"one"``: the anchor's targets.
+        warmup_steps: Critic updates of the warm-up (0: none).
+        keep_logged: Put the logged transitions in the replay buffer before online learning.
+        val_users: Validation users for early stopping (``None``: all).
+    """
+
+    bc_epochs: int = 6
+    bc_patience: int = 2
+    bc_learning_rate: float = 1e-3
+    bc_batch_size: int = 256
+    norm_weight: float = 0.1
+    next_items: str = "second"
+    warmup_steps: int = 2_000
+    keep_logged: bool = False
+    val_users: int | None = None
+
+    def validate(self) -> AnchorSettings:
+        """Check the values; raises ConfigError naming the bad one."""
+        from recgym.errors import ConfigError, check_choice
+
+        for name in ("bc_epochs", "bc_batch_size"):
+            _check_int(name, getattr(self, name), low=1)
+        for name in ("bc_patience", "warmup_steps"):
+            _check_int(name, getattr(self, name), low=0)
+        if self.val_users is not None:
+            _check_int("val_users", self.val_users, low=1)
+        for name in ("bc_learning_rate", "norm_weight"):
+            value = getattr(self, name)
+            low_ok = value > 0 if name == "bc_learning_rate" else value >= 0
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low_ok:
+                bound = "> 0" if name == "bc_learning_rate" else ">= 0"
+                raise ConfigError(f"{name}={value!r} must be a number {bound}.")
+        check_choice("next_items", self.next_items, ("second", "one"))
+        if not isinstance(self.keep_logged, bool):
+            raise ConfigError(f"keep_logged={self.keep_logged!r} must be true or false.")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "anchor") -> AnchorSettings:
+        """Build from a mapping of field names (unknown names raise ConfigError)."""
+        return _from_dict(cls, data, source)
 
 
 @dataclass
@@ -51,6 +109,13 @@ class RunConfig:
             (0: none); the end of training is always a point when it is not 0.
         eval_users: Users per validation evaluation (first ones in episode order).
         hyperparameters: SB3 overrides (JSON-serialisable).
+        recipe: ``"anchored"`` (behaviour-cloned actor, critic warm-up, anchored fine-tuning:
+            :mod:`agents.recipe`; DDPG, TD3 and SAC), ``"sb3"`` (Stable-Baselines3 from
+            scratch), or ``"auto"`` (anchored, except ``sb3`` for DQN), resolved by
+            :meth:`validate`.
+        anchor: Overrides of :class:`AnchorSettings` for the anchored recipe.
+        wolpertinger_k: Candidates of Wolpertinger re-ranking in evaluation and
+            ``recgym recommend`` (:mod:`agents.wolpertinger`; 0: the plain decode only).
     """
 
     algo: str = "ddpg"
@@ -65,6 +130,9 @@ class RunConfig:
     eval_every: int = 5_000
     eval_users: int = 30
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    recipe: str = "auto"
+    anchor: dict[str, Any] = field(default_factory=dict)
+    wolpertinger_k: int = 0
 
     def validate(self) -> RunConfig:
         """Check the values; raises ConfigError naming the bad one."""
@@ -86,16 +154,38 @@ class RunConfig:
             )
         for name in ("timesteps", "n_envs", "eval_users"):
             _check_int(name, getattr(self, name), low=1)
-        for name in ("seed", "offline_steps", "checkpoint_every", "eval_every"):
+        for name in ("seed", "offline_steps", "checkpoint_every", "eval_every", "wolpertinger_k"):
             _check_int(name, getattr(self, name), low=0)
-        for name in ("env_kwargs", "hyperparameters"):
+        if self.recipe == "auto":
+            self.recipe = "sb3" if self.algo == "dqn" else "anchored"
+        if self.recipe not in RECIPE_NAMES:
+            raise ConfigError(
+                f"recipe={self.recipe!r}; choose from {list(RECIPE_NAMES)} or 'auto'."
+                + suggest(str(self.recipe), RECIPE_NAMES)
+            )
+        if self.recipe == "anchored" and self.algo == "dqn":
+            raise ConfigError("recipe='anchored' needs ddpg, td3 or sac; use recipe='sb3' for dqn.")
+        if self.recipe == "anchored" and self.offline_steps:
+            raise ConfigError(
+                f"offline_steps={self.offline_steps} is RecNN's offline regime of the 'sb3' "
+                "recipe; the anchored recipe pre-trains its own way. Drop it or use "
+                "recipe='sb3'."
+            )
+        if self.wolpertinger_k and self.algo == "dqn":
+            raise ConfigError("wolpertinger_k applies to ddpg, td3 and sac, not dqn.")
+        for name in ("env_kwargs", "hyperparameters", "anchor"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} must be a mapping of names to values."
                 )
         if not isinstance(self.device, str):
             raise ConfigError(f"device={self.device!r} must be 'auto', 'cpu' or 'cuda'.")
+        self.anchor_settings()  # checks the names and values
         return self
+
+    def anchor_settings(self) -> AnchorSettings:
+        """The :class:`AnchorSettings` of this run (defaults, then ``anchor``)."""
+        return AnchorSettings.from_dict(self.anchor, source="anchor").validate()
 
     def env_arguments(self, **overrides: Any) -> dict[str, Any]:
         """The :class:`MovieRecEnv` arguments: the id's, then ``env_kwargs``, then overrides."""
@@ -117,20 +207,24 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "the configuration") -> RunConfig:
         """Build from a mapping of field names (unknown names raise ConfigError)."""
-        from recgym.errors import ConfigError, suggest
+        return _from_dict(cls, data, source)
 
-        if not isinstance(data, dict):
+
+def _from_dict(cls: type, data: dict[str, Any], source: str) -> Any:
+    from recgym.errors import ConfigError, suggest
+
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source} must be a mapping of {cls.__name__} fields, not {type(data).__name__}."
+        )
+    names = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in names:
             raise ConfigError(
-                f"{source} must be a mapping of RunConfig fields, not {type(data).__name__}."
+                f"{source}: unknown field {key!r}; {cls.__name__} has {names}."
+                + suggest(str(key), names)
             )
-        names = [f.name for f in fields(cls)]
-        for key in data:
-            if key not in names:
-                raise ConfigError(
-                    f"{source}: unknown field {key!r}; RunConfig has {names}."
-                    + suggest(str(key), names)
-                )
-        return cls(**data)
+    return cls(**data)
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

@@ -213,7 +213,7 @@ def _replay_batched(
     like_threshold: float,
     progress: bool | None,
 ) -> tuple[list[dict], list[np.ndarray]]:
-    """:func:`_replay` for up to ``policy.batch_size`` users at once, one action batch a step.
+    """:func:`_replay` for up to ``policy.batch_size`` users at once, one batch a step.
 
     Each user gets a slot (an environment sharing ``env``'s data) and, when they finish, the
     next user takes it. The batch always has ``batch_size`` rows (unused slots are zeros) and a
@@ -240,13 +240,13 @@ def _replay_batched(
     for s in range(len(envs)):
         start(s)
     while any(slot is not None for slot in slots):
-        actions = policy.act_batch(batch)
+        slates = policy.recommend_batch(envs, batch, [s for s, x in enumerate(slots) if x])
         for s, slot in enumerate(slots):
             if slot is None:
                 continue
             index, episode = slot
             e = envs[s]
-            obs, reward, terminated, truncated, info = e.step_slate(e.decode(actions[s])[0])
+            obs, reward, terminated, truncated, info = e.step_slate(slates[s])
             episode.record(reward, info)
             batch[s] = obs
             if terminated or truncated or (max_steps is not None and episode.steps >= max_steps):

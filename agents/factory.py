@@ -22,6 +22,27 @@ train_freq        1 step, gradient_steps -1       one update per collected trans
                                                   the number of parallel environments
 ================  ==============================  ===============================================
 
+The anchored recipe (``recipe="anchored"``, :mod:`agents.anchored`, :mod:`agents.recipe`)
+starts from a behaviour-cloned actor, so it changes a few of them (chosen on validation users,
+``benchmarks/results/ml-latest-small/tuning.md``):
+
+====================  ==========================  ===========================================
+setting               value                       reason
+====================  ==========================  ===========================================
+learning_starts       0                           the cloned actor acts from the first step;
+                                                  random actions would only add noise
+gamma                 ANCHORED_GAMMA              see tuning.md
+action noise          norm ANCHORED_NOISE         sigma = ANCHORED_NOISE / sqrt(dim): actions
+(DDPG/TD3), TD3's     (sigma noise / sqrt(dim)),  are near unit norm (the anchor's norm
+target smoothing      clip 2.5 sigma              term), so noise is set by its norm, whatever
+                                                  the dimension
+SAC entropy           fixed, ANCHORED_ENT_COEF    the automatic target (-dim) would drown the
+coefficient                                       cloned mean in noise
+critic_weight         ANCHORED_CRITIC_WEIGHT      lambda of the actor loss (see tuning.md)
+actor_loss            ANCHORED_ACTOR_LOSS         see tuning.md
+actor_learning_rate   ANCHORED_ACTOR_LR           small steps away from the clone
+====================  ==========================  ===========================================
+
 ``device="auto"`` trains on CUDA when torch sees a GPU, else on the CPU. The same defaults, as
 RL Baselines3 Zoo hyperparameter files, are in ``agents/zoo/`` (``ddpg.yml``, ``td3.yml``,
 ``sac.yml``). :func:`effective_hyperparameters` reads back what a built model actually uses.
@@ -42,7 +63,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import ActionNoise, NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.anchored import ANCHORED
+from agents.anchored import ANCHORED, OPTIONS
 from agents.sb3_env import RecVecEnv
 from recgym.errors import ConfigError, suggest
 
@@ -50,6 +71,13 @@ ALGOS: dict[str, type[BaseAlgorithm]] = {"ddpg": DDPG, "td3": TD3, "sac": SAC, "
 CONTINUOUS = ("ddpg", "td3", "sac")
 RECIPES = ("sb3", "anchored")
 BUFFER_BYTES = 300e6
+# the anchored recipe's defaults (see the module docstring)
+ANCHORED_GAMMA = 0.5
+ANCHORED_NOISE = 0.3
+ANCHORED_ENT_COEF = 0.005
+ANCHORED_CRITIC_WEIGHT = 1.0
+ANCHORED_ACTOR_LOSS = "td3bc"
+ANCHORED_ACTOR_LR = 1e-4
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -68,8 +96,10 @@ def default_buffer_size(obs_dim: int) -> int:
     return int(min(100_000, BUFFER_BYTES / (2 * 4 * obs_dim)))
 
 
-def default_hyperparameters(algo: str, obs_dim: int, act_dim: int | None) -> dict[str, Any]:
-    """The defaults of the module table for ``algo`` and these space sizes."""
+def default_hyperparameters(
+    algo: str, obs_dim: int, act_dim: int | None, recipe: str = "sb3"
+) -> dict[str, Any]:
+    """The defaults of the module tables for ``algo``, these space sizes and ``recipe``."""
     buffer = default_buffer_size(obs_dim)
     if algo == "dqn":
         return {
@@ -97,6 +127,24 @@ def default_hyperparameters(algo: str, obs_dim: int, act_dim: int | None) -> dic
     }
     if algo in ("ddpg", "td3") and act_dim is not None:
         params["action_noise"] = NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim))
+    if recipe == "anchored":
+        params.update(
+            learning_starts=0,
+            gamma=ANCHORED_GAMMA,
+            critic_weight=ANCHORED_CRITIC_WEIGHT,
+            actor_loss=ANCHORED_ACTOR_LOSS,
+            actor_learning_rate=ANCHORED_ACTOR_LR,
+        )
+        if act_dim is not None:
+            sigma = ANCHORED_NOISE / np.sqrt(act_dim)
+            if algo in ("ddpg", "td3"):
+                params["action_noise"] = NormalActionNoise(
+                    np.zeros(act_dim), sigma * np.ones(act_dim)
+                )
+            if algo == "td3":
+                params.update(target_policy_noise=sigma, target_noise_clip=2.5 * sigma)
+        if algo == "sac":
+            params["ent_coef"] = ANCHORED_ENT_COEF
     return params
 
 
@@ -184,9 +232,17 @@ def make_agent(
         kind = "a discrete" if discrete else "a continuous"
         fix = "'dqn' or the tabular agents" if discrete else "'ddpg', 'td3' or 'sac'"
         raise ConfigError(f"{algo!r} cannot act in {kind} action space; use {fix}.")
+    if recipe not in RECIPES:
+        raise ConfigError(
+            f"recipe={recipe!r}; choose from {list(RECIPES)}." + suggest(str(recipe), RECIPES)
+        )
+    if recipe == "anchored" and algo not in ANCHORED:
+        raise ConfigError(
+            f"recipe='anchored' applies to {list(ANCHORED)}, not {algo!r}; use recipe='sb3'."
+        )
     obs_dim = int(np.prod(env.observation_space.shape))
     act_dim = None if discrete else int(np.prod(env.action_space.shape))
-    params = default_hyperparameters(algo, obs_dim, act_dim)
+    params = default_hyperparameters(algo, obs_dim, act_dim, recipe)
     if action_noise_sigma is not None:
         if algo not in ("ddpg", "td3") or act_dim is None:
             raise ConfigError(
@@ -200,15 +256,9 @@ def make_agent(
         params["action_noise"] = NormalActionNoise(
             np.zeros(act_dim), action_noise_sigma * np.ones(act_dim)
         )
-    _check_override_names(algo, overrides)
+    _check_override_names(algo, overrides, OPTIONS if recipe == "anchored" else ())
     # SB3 writes into policy_kwargs (SAC adds use_sde): never hand it the caller's dicts
     params.update(copy.deepcopy(overrides))
-    if recipe not in RECIPES:
-        raise ConfigError(
-            f"recipe={recipe!r}; choose from {list(RECIPES)}." + suggest(recipe, RECIPES)
-        )
-    if recipe == "anchored" and algo not in ANCHORED:
-        raise ConfigError(f"recipe='anchored' applies to {list(ANCHORED)}, not {algo!r}.")
     cls = ANCHORED[algo] if recipe == "anchored" else ALGOS[algo]
     return cls(
         "MlpPolicy",
@@ -221,10 +271,13 @@ def make_agent(
     )
 
 
-def _check_override_names(algo: str, overrides: dict[str, Any]) -> None:
+def _check_override_names(
+    algo: str, overrides: dict[str, Any], extra: tuple[str, ...] = ()
+) -> None:
     """Raise ConfigError for a hyperparameter the SB3 class does not take (typos included)."""
     accepted = set(inspect.signature(ALGOS[algo].__init__).parameters) - {"self", "policy", "env"}
     accepted -= {"device", "seed", "tensorboard_log", "verbose"}  # make_agent's own arguments
+    accepted |= set(extra)
     for name in overrides:
         if name not in accepted:
             raise ConfigError(
@@ -257,6 +310,8 @@ RECORDED = (
     "exploration_initial_eps",
     "exploration_final_eps",
     "max_grad_norm",
+    *OPTIONS,
+    "recipe",
 )
 
 

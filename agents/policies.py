@@ -80,6 +80,13 @@ class ActionPolicy(Policy):
         """Decode the action to the environment's slate."""
         return env.decode(self.act(obs))[0]
 
+    def recommend_batch(
+        self, envs: list[MovieRecEnv], obs: np.ndarray, active: list[int]
+    ) -> dict[int, np.ndarray]:
+        """The slates of the ``active`` rows of a batch (``envs[s]`` holds row ``s``'s user)."""
+        actions = self.act_batch(obs)
+        return {s: envs[s].decode(actions[s])[0] for s in active}
+
 
 class AgentPolicy(ActionPolicy):
     """A trained Stable-Baselines3 model, acting deterministically.

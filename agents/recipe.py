@@ -10,7 +10,9 @@
 4. The anchor is attached to the model (:meth:`agents.anchored.AnchoredMixin.set_anchor`), and
    ``model.learn`` fine-tunes online with the anchored actor loss.
 
-:func:`prepare_anchored` runs steps 1-4 on a model from ``make_agent(..., recipe="anchored")``.
+:func:`prepare_anchored` runs steps 1-4 on a model from ``make_agent(..., recipe="anchored")``;
+:func:`attach_anchor` gives a saved anchored model (a resumed run) its anchor back. The
+settings are :class:`agents.config.AnchorSettings`.
 """
 
 from __future__ import annotations
@@ -20,52 +22,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 from agents.anchor import BCAnchor, PretrainResult, pretrain_actor, warm_up_critic
+from agents.config import AnchorSettings
 from agents.offline import fill_replay_buffer, logged_transitions
 from agents.threads import single_blas_thread
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
 
 log = logging.getLogger("agents")
-
-
-@dataclass
-class AnchorSettings:
-    """Settings of the recipe's offline stages (defaults chosen on validation users).
-
-    Attributes:
-        bc_epochs: Most passes over the logged transitions in behaviour cloning.
-        bc_patience: Epochs without a validation gain before behaviour cloning stops.
-        bc_learning_rate: Adam's step size in behaviour cloning.
-        bc_batch_size: Minibatch size in behaviour cloning.
-        norm_weight: Weight of ``(|a| - 1)^2`` in the anchor (:class:`agents.anchor.BCAnchor`).
-        next_items: ``"second"`` or ``"one"``: the anchor's targets.
-        warmup_steps: Critic updates of the warm-up (0: none).
-        keep_logged: Put the logged transitions in the replay buffer before online learning.
-        val_users: Validation users for early stopping (``None``: all).
-    """
-
-    bc_epochs: int = 6
-    bc_patience: int = 2
-    bc_learning_rate: float = 1e-3
-    bc_batch_size: int = 256
-    norm_weight: float = 0.1
-    next_items: str = "second"
-    warmup_steps: int = 2_000
-    keep_logged: bool = False
-    val_users: int | None = None
-
-    def validate(self) -> AnchorSettings:
-        """Check the values; raises ConfigError naming the bad one."""
-        for name in ("bc_epochs", "bc_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 1.")
-        for name in ("bc_patience", "warmup_steps"):
-            if int(getattr(self, name)) < 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0.")
-        if not self.bc_learning_rate > 0:
-            raise ConfigError(f"bc_learning_rate={self.bc_learning_rate!r} must be > 0.")
-        return self
 
 
 @dataclass
@@ -161,3 +127,29 @@ def prepare_anchored(
     if settings.keep_logged:
         fill_replay_buffer(model, transitions)
     return report
+
+
+def attach_anchor(
+    model: Any, train_env: MovieRecEnv, settings: AnchorSettings | None = None, *, seed: int = 0
+) -> BCAnchor:
+    """Give a loaded anchored model its anchor back (the anchor is not saved with it).
+
+    The logged transitions are stepped again and the anchor's temperature is the one the
+    model was cloned with (``model.anchor_log_scale``).
+    """
+    settings = (settings or AnchorSettings()).validate()
+    with single_blas_thread():
+        transitions = logged_transitions(train_env, progress=False)
+    anchor = BCAnchor(
+        train_env,
+        transitions,
+        model.device,
+        norm_weight=settings.norm_weight,
+        next_items=settings.next_items,
+        seed=seed,
+    )
+    if getattr(model, "anchor_log_scale", None) is not None:
+        with torch.no_grad():
+            anchor.log_scale.fill_(model.anchor_log_scale)
+    model.set_anchor(anchor)
+    return anchor

@@ -100,8 +100,13 @@ def user_state(env: Any, user_id: int, as_of: date | None = None) -> UserState:
     )
 
 
-def recommend(model: Any, env: Any, state: UserState, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def recommend(
+    model: Any, env: Any, state: UserState, k: int = 10, wolpertinger_k: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The top ``k`` items for ``state`` and their scores, best first (rated items excluded).
+
+    With ``wolpertinger_k``, the actor's ``max(k, wolpertinger_k)`` nearest unrated items are
+    re-ranked by the critic (:mod:`agents.wolpertinger`) and the scores are the critic's Q.
 
     Raises:
         ConfigError: If ``k`` is not between 1 and the number of items the user has not rated.
@@ -110,8 +115,21 @@ def recommend(model: Any, env: Any, state: UserState, k: int = 10) -> tuple[np.n
     if not 1 <= k <= allowed:
         raise ConfigError(f"-k {k} must be between 1 and {allowed} (the movies not yet rated).")
     action = np.asarray(model.predict(state.observation, deterministic=True)[0])
-    items, scores = env.context.ranker.topk(action, k, state.rated)
-    return items[0], scores[0]
+    n = min(max(k, wolpertinger_k), allowed)
+    items, scores = env.context.ranker.topk(action, n, state.rated)
+    items, scores = items[0], scores[0]
+    if wolpertinger_k:
+        import torch
+
+        from agents.wolpertinger import critic_values
+
+        device = model.device
+        obs = torch.as_tensor(np.repeat(state.observation[None], len(items), 0), device=device)
+        emb = torch.as_tensor(env.context.embeddings[items], device=device)
+        scores = critic_values(model, obs, emb).cpu().numpy().astype(np.float64)
+        order = np.argsort(-scores, kind="stable")
+        items, scores = items[order], scores[order]
+    return items[:k], scores[:k]
 
 
 def format_day(timestamp: int | np.integer) -> str:

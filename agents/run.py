@@ -11,6 +11,8 @@ A run folder holds:
   :mod:`agents.checkpoints`), so a killed run resumes from them (``resume=True``; the
   environment and noise random states restart from the seed, so a resumed run is not
   bit-identical to an uninterrupted one);
+* ``anchor.json``: for the anchored recipe (:mod:`agents.recipe`), what its offline stages did
+  (logged transitions, behaviour-cloning epochs and validation NDCG, critic warm-up, seconds);
 * ``tb/``: TensorBoard logs (SB3's training statistics and ``eval/val_ndcg``);
   ``curve.csv``: validation NDCG@k, HR@k and return during training;
 * ``model.zip``: the final model; ``train.json``: steps, gradient updates and seconds;
@@ -39,6 +41,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
+from agents.anchored import load_agent, saved_recipe
 from agents.callbacks import CheckpointCallback, ProgressCallback, ValidationCallback
 from agents.checkpoints import (
     CheckpointError,
@@ -49,7 +52,6 @@ from agents.checkpoints import (
 from agents.config import BASELINES, RunConfig
 from agents.evaluate import EvalResult, evaluate, results_table
 from agents.factory import (
-    ALGOS,
     default_buffer_size,
     default_hyperparameters,
     effective_hyperparameters,
@@ -59,7 +61,9 @@ from agents.factory import (
 )
 from agents.offline import fill_replay_buffer, logged_transitions, pretrain
 from agents.policies import AgentPolicy, make_baseline
+from agents.recipe import attach_anchor, prepare_anchored
 from agents.threads import single_blas_thread, single_torch_thread
+from agents.wolpertinger import WolpertingerPolicy, value_gap
 from recgym.data.paths import atomic_write
 from recgym.errors import ConfigError, RecgymError
 
@@ -180,6 +184,8 @@ def train(
     write_hyperparameters(run_dir, model)
     if config.offline_steps and model.num_timesteps == 0:
         _offline_pretraining(model, config, log)
+    if config.recipe == "anchored":
+        _anchor(model, config, run_dir, progress, log)
     seconds, updates = _learn(model, config, run_dir, val_env, progress, log)
     _save_final(model, run_dir, seconds, updates, log)
     return model
@@ -224,7 +230,8 @@ def run_hyperparameters(config: RunConfig, obs_dim: int) -> dict[str, Any]:
                 "raise --timesteps."
             )
     else:
-        default = default_hyperparameters(config.algo, obs_dim, None)["learning_starts"]
+        defaults = default_hyperparameters(config.algo, obs_dim, None, config.recipe)
+        default = defaults["learning_starts"]
         hyper["learning_starts"] = min(default, max(1, config.timesteps // LEARNING_STARTS_SHARE))
     return hyper
 
@@ -237,8 +244,33 @@ def _new_model(config: RunConfig, env, run_dir: Path, log) -> BaseAlgorithm:
         device=config.device,
         seed=config.seed,
         tensorboard_log=run_dir / "tb",
+        recipe=config.recipe,
         **hyper,
     )
+
+
+def _anchor(model: BaseAlgorithm, config: RunConfig, run_dir: Path, progress, log) -> None:
+    """The anchored recipe's offline stages for a new model; the anchor back for a resumed one."""
+    train_env = config.make_eval_env("train")
+    settings = config.anchor_settings()
+    if model.num_timesteps:
+        attach_anchor(model, train_env, settings, seed=config.seed)
+        return
+    log("anchored recipe: behaviour cloning, critic warm-up, then online fine-tuning")
+    report = prepare_anchored(
+        model, train_env, config.make_eval_env("val"), settings, seed=config.seed,
+        progress=progress,
+    )  # fmt: skip
+    bc = report.bc
+    best = f" (validation NDCG {bc.val_ndcg[bc.best_epoch]:.4f})" if bc.val_ndcg else ""
+    log(
+        f"behaviour cloning on {report.transitions:,} logged transitions: "
+        f"{report.seconds['bc']:.0f} s"
+    )
+    log(f"  kept epoch {bc.best_epoch + 1} of {bc.epochs}{best}")
+    log(f"critic warm-up: {settings.warmup_steps} steps, {report.seconds['warmup']:.0f} s")
+    with atomic_write(run_dir / "anchor.json", "w") as fh:
+        json.dump(report.to_dict(), fh, indent=1)
 
 
 def _resume_model(config: RunConfig, env, run_dir: Path, log) -> tuple[BaseAlgorithm | None, bool]:
@@ -250,7 +282,7 @@ def _resume_model(config: RunConfig, env, run_dir: Path, log) -> tuple[BaseAlgor
     device = resolve_device(config.device)
 
     def load(path: Path) -> BaseAlgorithm:
-        return ALGOS[config.algo].load(path, env=env, device=device)
+        return load_run_model(path, config, env=env, device=device)
 
     final = run_dir / "model.zip"
     if final.is_file():
@@ -345,19 +377,22 @@ def load_model(run_dir: str | os.PathLike[str], device: str = "auto", log=print)
     """
     config = read_config(run_dir)
     run_dir = Path(run_dir)
-    algo = ALGOS[config.algo]
     device = resolve_device(device)
     path = run_dir / "model.zip"
     if path.is_file():
         try:
-            return algo.load(path, device=device)
+            return load_run_model(path, config, device=device)
+        except ConfigError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
             raise RunError(
                 f"{path} does not load ({type(exc).__name__}: {exc}); it is damaged. Train "
                 f"again, or remove it and resume from the checkpoints: 'recgym train --out "
                 f"{run_dir} --resume'."
             ) from exc
-    model = load_checkpoint(run_dir / "checkpoints", lambda p: algo.load(p, device=device), log)
+    model = load_checkpoint(
+        run_dir / "checkpoints", lambda p: load_run_model(p, config, device=device), log
+    )
     if model is None:
         raise RunError(
             f"{str(run_dir)!r} holds no trained model yet (no model.zip or checkpoint): "
@@ -365,6 +400,23 @@ def load_model(run_dir: str | os.PathLike[str], device: str = "auto", log=print)
         )
     log(f"{run_dir} is unfinished: using its checkpoint at step {model.num_timesteps}")
     return model
+
+
+def load_run_model(path: Path, config: RunConfig, **kwargs: Any) -> BaseAlgorithm:
+    """Load a model file of a run, checking that it was saved by the run's recipe.
+
+    Raises:
+        ConfigError: If the file holds a model of another recipe or algorithm.
+    """
+    recipe, algorithm = saved_recipe(path)
+    if recipe != config.recipe or (algorithm is not None and algorithm != config.algo):
+        saved = f"{recipe} {algorithm or ''}".strip()
+        raise ConfigError(
+            f"{path} holds a model of recipe {saved!r}, but the run's config.json says "
+            f"recipe={config.recipe!r}, algo={config.algo!r}: the file belongs to another run. "
+            "Use that run's folder, or train this one again with another --out."
+        )
+    return load_agent(path, config.algo, **kwargs)
 
 
 def check_compatible(model: BaseAlgorithm, env) -> None:
@@ -377,6 +429,15 @@ def check_compatible(model: BaseAlgorithm, env) -> None:
             f"{env.action_space.shape} (embedding_dim={env.embedding_dim}, frame_size="
             f"{env.frame_size}). Use the run's embedding_dim and frame_size."
         )
+
+
+def agent_policies(model: BaseAlgorithm, config: RunConfig) -> list:
+    """The agent's rows of an evaluation: its plain decode, and Wolpertinger re-ranking if set."""
+    policies = [AgentPolicy(model, name=config.algo)]
+    if config.wolpertinger_k:
+        name = f"{config.algo}+W{config.wolpertinger_k}"
+        policies.append(WolpertingerPolicy(model, config.wolpertinger_k, name=name))
+    return policies
 
 
 def evaluation_name(split: str, max_users: int | None) -> str:
@@ -407,13 +468,16 @@ def evaluate_run(
     model = load_model(run_dir, device, log)
     env = config.make_eval_env(split, **(env_overrides or {}))
     check_compatible(model, env)
-    policies = [AgentPolicy(model, name=config.algo)]
+    policies = agent_policies(model, config)
     policies += [make_baseline(name, env, seed=config.seed) for name in baselines]
     results = []
     bars = sys.stderr.isatty() if progress is None else progress
     with single_torch_thread():
         for policy in policies:
             results.append(evaluate(policy, env, max_users=max_users, progress=progress))
+            if hasattr(model, "critic") and policy in policies[: len(policies) - len(baselines)]:
+                # the critic's predicted return against the realised one (over-estimation)
+                results[-1].extra["value_gap"] = value_gap(model, env, policy, max_users)
             if not bars:  # a line per policy where there is no progress bar
                 logger.info(
                     "evaluated %s: %d %s users in %.1f s",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.policies import Policy
+from agents.policies import ActionPolicy, Policy
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
 
@@ -27,16 +27,22 @@ def critic_values(model: Any, observations: torch.Tensor, actions: torch.Tensor)
         return q.min(dim=1).values
 
 
-class WolpertingerPolicy(Policy):
+class WolpertingerPolicy(ActionPolicy):
     """Re-rank the actor's ``k`` nearest allowed items by the critic (see module docstring).
+
+    Evaluation replays ``batch_size`` users at once with it: one actor forward pass for all of
+    them, then one critic pass over all their candidates.
 
     Args:
         model: A trained DDPG, TD3 or SAC model (plain or anchored).
         k: Candidates per step (at least the slate size, at most the catalogue).
         name: Label for tables (default ``"<algo>+wolpertinger"``).
+        batch_size: Users evaluated at once (1: one at a time).
     """
 
-    def __init__(self, model: Any, k: int = 100, name: str | None = None) -> None:
+    def __init__(
+        self, model: Any, k: int = 100, name: str | None = None, batch_size: int = 64
+    ) -> None:
         """Check ``k`` and keep the model."""
         if not hasattr(model, "critic"):
             raise ConfigError(f"{type(model).__name__} has no critic to re-rank with.")
@@ -45,26 +51,48 @@ class WolpertingerPolicy(Policy):
         self.model = model
         self.k = int(k)
         self.name = name or f"{type(model).__name__.lower()}+wolpertinger"
+        self.batch_size = batch_size
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """The actor's deterministic action (the centre of the candidates)."""
+        return self.model.predict(obs, deterministic=True)[0]
+
+    def act_batch(self, obs: np.ndarray) -> np.ndarray:
+        """The actor's actions for a batch, in one forward pass."""
+        return self.model.predict(obs, deterministic=True)[0]
 
     def recommend(self, env: MovieRecEnv, obs: np.ndarray) -> np.ndarray:
         """The ``slate_size`` candidates with the highest Q."""
+        return self.recommend_batch([env], np.asarray(obs)[None], [0])[0]
+
+    def recommend_batch(
+        self, envs: list[MovieRecEnv], obs: np.ndarray, active: list[int]
+    ) -> dict[int, np.ndarray]:
+        """The re-ranked slates of the ``active`` rows, with one critic pass for all of them."""
+        env = envs[active[0]]
         n_items, slate = env.dataset.n_items, env.slate_size
         if not slate <= self.k <= n_items:
             raise ConfigError(
                 f"k={self.k} must be between the slate size ({slate}) and the catalogue size "
                 f"({n_items}); choose a k in that range."
             )
-        action = self.model.predict(obs, deterministic=True)[0]
-        candidates, _ = env.context.ranker.topk(action, self.k, env.blocked_mask())
-        candidates = candidates[0][candidates[0] >= 0]
-        if len(candidates) <= slate:
-            return candidates
+        actions = self.act_batch(obs)
+        candidates = []
+        for s in active:
+            items, _ = envs[s].context.ranker.topk(actions[s], self.k, envs[s].blocked_mask())
+            candidates.append(items[0][items[0] >= 0])
+        counts = [len(c) for c in candidates]
         device = self.model.device
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device)
-        emb = torch.as_tensor(env.context.embeddings[candidates], device=device)
-        q = critic_values(self.model, obs_t.expand(len(candidates), -1), emb).cpu().numpy()
-        order = np.argsort(-q, kind="stable")[:slate]
-        return candidates[order]
+        rows = np.repeat(np.asarray(active), counts)
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[rows], device=device)
+        emb = torch.as_tensor(env.context.embeddings[np.concatenate(candidates)], device=device)
+        q = critic_values(self.model, obs_t, emb).cpu().numpy()
+        out, start = {}, 0
+        for s, items in zip(active, candidates, strict=True):
+            row_q = q[start : start + len(items)]
+            start += len(items)
+            out[s] = items[np.argsort(-row_q, kind="stable")[:slate]]
+        return out
 
 
 def value_gap(

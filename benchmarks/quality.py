@@ -1,26 +1,36 @@
-r"""Quality benchmark: DDPG vs TD3 vs SAC vs baselines on held-out users, several seeds.
+r"""Quality benchmark: DDPG, TD3 and SAC from scratch and with the recipe, against baselines.
 
-Each (agent, seed) run trains with :func:`agents.run.train` (validation NDCG@10 recorded every
-``--eval-every`` steps for the learning curves), then is evaluated on TEST users with the
-protocol of :mod:`agents.evaluate` (full ranking, consumed and shown items excluded). Each
-(baseline, seed) run is evaluated the same way. Runs go in parallel over local processes
-(``--workers``) or a Ray cluster (``--ray-address``, ``auto`` or ``local``); a run that
-crashes is reported as failed in the table, not dropped.
+DDPG, TD3 and SAC, each from scratch and with the anchored recipe, next to the supervised
+baselines and the simple ones, on held-out users, several seeds.
+
+Each (agent, recipe, seed) run trains with :func:`agents.run.train` (validation NDCG@10 recorded
+every ``--eval-every`` steps for the learning curves), then is evaluated on TEST users with the
+protocol of :mod:`agents.evaluate` (full ranking, consumed and shown items excluded). Rows:
+
+* ``td3 (sb3)``: Stable-Baselines3 from scratch (``recipe="sb3"``);
+* ``td3 (recipe)``: the anchored recipe (:mod:`agents.recipe`), the actor's plain decode;
+* ``td3 (recipe+W<K>)``: the same model, Wolpertinger re-ranking of its ``K`` nearest items
+  (``--wolpertinger-k``; :mod:`agents.wolpertinger`);
+* ``bc``: the behaviour-cloned actor alone (the recipe's start, no critic, no RL);
+* the baselines of :func:`agents.policies.make_baseline` (``sasrec`` included), each seeded.
+
+Agents also record the critic's predicted return against the realised one on the test users
+(``value_gap`` in ``runs.json``). Runs go in parallel over local processes (``--workers``) or a
+Ray cluster (``--ray-address``, ``auto`` or ``local``); a run that crashes is reported as failed
+in the table, not dropped.
 
 Output, in ``<out>/<dataset>/<tag>/``:
 
 * ``runs/<env>__<algo>__<seed>__<time>/``: each agent's run directory (config, curve, model);
-* ``runs.json``: one record per run (metrics, train time, hyperparameters, status);
-* ``results.md``: mean and 95% CI over seeds of NDCG@10, HR@10, MRR@10, P@10, return,
-  coverage, novelty and train time;
-* ``curves.png`` (validation NDCG@10 vs steps, mean and CI band per algorithm) and
-  ``bars.png`` (test NDCG@10 per policy).
+* ``runs.json``: one record per row and seed (metrics, train time, hyperparameters, status);
+* ``results.md``: mean and 95% CI over seeds of NDCG@k, HR@k, MRR@k, P@k, return, coverage,
+  novelty and train time;
+* ``curves.png`` (validation NDCG@k vs steps, mean and CI band per agent) and ``bars.png``
+  (test NDCG@k per policy).
 
-Rerun (the README's table)::
+Rerun (the README's tables; ``--split-strategy temporal`` for the other one)::
 
-    python -m benchmarks.quality --dataset ml-latest-small --algos ddpg td3 sac \\
-        --baselines random popularity itemknn embedding-mean oracle --seeds 3 \\
-        --timesteps 20000 --split-strategy user
+    python -m benchmarks.quality --dataset ml-latest-small --split-strategy user --workers 2
 """
 
 from __future__ import annotations
@@ -52,18 +62,27 @@ class Args:
     dataset: str = field(default="ml-latest-small", metadata={"help": "dataset name"})
     algos: list[str] = field(default_factory=lambda: ["ddpg", "td3", "sac"],
                              metadata={"help": "RL algorithms"})  # fmt: skip
+    recipes: list[str] = field(default_factory=lambda: ["anchored", "sb3"],
+                               metadata={"help": "how each algorithm trains"})  # fmt: skip
+    bc: bool = field(default=True, metadata={"help": "the behaviour-cloned actor as a row"})
     baselines: list[str] = field(
-        default_factory=lambda: ["random", "popularity", "itemknn", "embedding-mean", "oracle"],
+        default_factory=lambda: [
+            "random", "popularity", "itemknn", "embedding-mean", "sasrec", "oracle"
+        ],
         metadata={"help": "baselines"},
-    )
+    )  # fmt: skip
     seeds: int = field(default=3, metadata={"help": "seeds per policy (0..seeds-1)"})
-    timesteps: int = field(default=20_000, metadata={"help": "online steps per agent run"})
+    timesteps: int = field(default=10_000, metadata={"help": "online steps per agent run"})
+    wolpertinger_k: int = field(
+        default=0, metadata={"help": "also Wolpertinger rows for the recipe (0: off)"}
+    )
+    anchor: str = field(default="{}", metadata={"help": "JSON of AnchorSettings overrides"})
     split_strategy: str = field(default="user", metadata={"help": "user or temporal"})
-    embedding: str = field(default="svd", metadata={"help": "embedding method"})
+    embedding: str = field(default="implicit", metadata={"help": "embedding method"})
     embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
     offline_pretrain: bool = field(default=False, metadata={"help": "logged pre-training"})
     offline_steps: int = field(default=20_000, metadata={"help": "offline gradient steps"})
-    n_envs: int = field(default=1, metadata={"help": "parallel users per agent run"})
+    n_envs: int = field(default=4, metadata={"help": "parallel users per agent run"})
     eval_every: int = field(default=5_000, metadata={"help": "validation curve interval"})
     eval_users: int = field(default=30, metadata={"help": "validation users per curve point"})
     test_users: int | None = field(default=None, metadata={"help": "cap on test users"})
@@ -82,11 +101,12 @@ class Args:
 
 @dataclass
 class Job:
-    """One run: an agent or a baseline, with a seed."""
+    """One run: an agent (with its recipe), the behaviour-cloned actor or a baseline."""
 
-    kind: str  # "agent" | "baseline"
+    kind: str  # "agent" | "bc" | "baseline"
     name: str
     seed: int
+    recipe: str = ""
 
 
 def env_kwargs(args: Args) -> dict[str, Any]:
@@ -116,66 +136,125 @@ def effective_hyperparameters(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "hyperparameters.json").read_text())
 
 
-def run_job(job: Job, args: Args, folder: str) -> dict[str, Any]:
-    """Train (agents) and evaluate one job; never raises: failures become a record."""
-    record: dict[str, Any] = {**asdict(job), "status": "ok"}
+def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
+    """Train (agents) and evaluate one job; never raises: failures become records.
+
+    Returns:
+        One record per table row: an anchored agent with Wolpertinger gives two.
+    """
+    recipe = "recipe" if job.recipe == "anchored" else job.recipe
+    label = job.name if job.kind != "agent" else f"{job.name} ({recipe})"
+    base: dict[str, Any] = {**asdict(job), "name": label, "status": "ok"}
     start = time.perf_counter()
+    records = [dict(base)]
     try:
         from agents.evaluate import evaluate
         from agents.policies import make_baseline
-        from agents.run import RunConfig, evaluate_run, train
 
+        if args.workers > 1:  # share the cores: torch's default threads would oversubscribe
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
         if job.kind == "agent":
-            if args.workers > 1:  # share the cores: torch's default threads would oversubscribe
-                import torch
-
-                torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.workers))
-            if job.seed in args.fail_seeds:
-                raise RuntimeError(f"injected failure for seed {job.seed} (--fail-seeds)")
-            hyper = json.loads(args.hyperparameters)
-            config = RunConfig(
-                algo=job.name,
-                env_id=env_id(args),
-                env_kwargs=env_kwargs(args),
-                timesteps=args.timesteps,
-                seed=job.seed,
-                device="auto",
-                n_envs=args.n_envs,
-                offline_steps=args.offline_steps if args.offline_pretrain else 0,
-                checkpoint_every=0,
-                eval_every=args.eval_every,
-                eval_users=args.eval_users,
-                hyperparameters=hyper,
-            )
-            run_name = f"{env_id(args)}__{job.name}__{job.seed}__{int(time.time())}"
-            run_dir = Path(folder) / "runs" / run_name
-            train(config, run_dir, progress=False, log=lambda *a: None)
-            (result,) = evaluate_run(
-                run_dir, baselines=(), max_users=args.test_users, progress=False
-            )
-            record["run_dir"] = str(run_dir)
-            record["config"] = asdict(config)
-            record["hyperparameters"] = effective_hyperparameters(run_dir)
-            record["train_seconds"] = json.loads((run_dir / "train.json").read_text())["seconds"]
-            curve = run_dir / "curve.csv"
-            if curve.exists():
-                rows = [line.split(",") for line in curve.read_text().split("\n")[1:] if line]
-                record["curve"] = [[int(r[0]), float(r[1])] for r in rows]
+            records = _agent_records(job, args, folder, base)
+        elif job.kind == "bc":
+            result = _behaviour_clone(job, args)
+            records[0].update(_metrics(result))
         else:
             from recgym.envs import MovieRecEnv
 
             env = MovieRecEnv(split="test", **env_kwargs(args))
-            result = evaluate(make_baseline(job.name, env, seed=job.seed), env,
-                              max_users=args.test_users, progress=False)  # fmt: skip
-            record["train_seconds"] = 0.0
-        record.update({m: result.summary[m][0] for m in METRICS})
-        record.update(coverage=result.coverage, diversity=result.diversity, novelty=result.novelty,
-                      users=result.n_users)  # fmt: skip
+            t0 = time.perf_counter()
+            policy = make_baseline(job.name, env, seed=job.seed)
+            records[0]["train_seconds"] = time.perf_counter() - t0
+            result = evaluate(policy, env, max_users=args.test_users, progress=False)
+            records[0].update(_metrics(result))
     except Exception as exc:  # noqa: BLE001 - a crashed run is reported, not fatal
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc()[-4000:])  # fmt: skip
-    record["seconds"] = time.perf_counter() - start
-    return record
+        records = [{**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-4000:]}]  # fmt: skip
+    for r in records:
+        r["seconds"] = time.perf_counter() - start
+    return records
+
+
+def _metrics(result: Any) -> dict[str, Any]:
+    """A record's measurements of one evaluation."""
+    out = {m: result.summary[m][0] for m in METRICS}
+    out.update(coverage=result.coverage, diversity=result.diversity, novelty=result.novelty,
+               users=result.n_users, k=result.k, **result.extra)  # fmt: skip
+    out.setdefault("train_seconds", 0.0)
+    return out
+
+
+def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[str, Any]]:
+    from agents.run import RunConfig, evaluate_run, train
+
+    if job.seed in args.fail_seeds:
+        raise RuntimeError(f"injected failure for seed {job.seed} (--fail-seeds)")
+    anchored = job.recipe == "anchored"
+    config = RunConfig(
+        algo=job.name,
+        env_id=env_id(args),
+        env_kwargs=env_kwargs(args),
+        timesteps=args.timesteps,
+        seed=job.seed,
+        device="auto",
+        n_envs=args.n_envs,
+        offline_steps=args.offline_steps if args.offline_pretrain and not anchored else 0,
+        checkpoint_every=0,
+        eval_every=args.eval_every,
+        eval_users=args.eval_users,
+        hyperparameters=json.loads(args.hyperparameters),
+        recipe=job.recipe,
+        anchor=json.loads(args.anchor) if anchored else {},
+        wolpertinger_k=args.wolpertinger_k if anchored else 0,
+    )
+    run_dir = Path(folder) / "runs" / f"{env_id(args)}__{job.name}-{job.recipe}__{job.seed}__" \
+        f"{int(time.time())}"  # fmt: skip
+    train(config, run_dir, progress=False, log=lambda *a: None)
+    results = evaluate_run(run_dir, baselines=(), max_users=args.test_users, progress=False)
+    common = {
+        "run_dir": str(run_dir),
+        "config": config.to_dict(),
+        "hyperparameters": effective_hyperparameters(run_dir),
+        "train_seconds": json.loads((run_dir / "train.json").read_text())["seconds"],
+    }
+    if anchored:
+        report = json.loads((run_dir / "anchor.json").read_text())
+        common["train_seconds"] += sum(report["seconds"].values())
+        common["anchor"] = report
+    curve = run_dir / "curve.csv"
+    if curve.exists():
+        rows = [line.split(",") for line in curve.read_text().split("\n")[1:] if line]
+        common["curve"] = [[int(r[0]), float(r[1])] for r in rows]
+    records = []
+    for i, result in enumerate(results):
+        name = base["name"] if i == 0 else f"{job.name} (recipe+W{args.wolpertinger_k})"
+        records.append({**base, "name": name, **common, **_metrics(result)})
+    return records
+
+
+def _behaviour_clone(job: Job, args: Args) -> Any:
+    """The ``bc`` row: the recipe's behaviour-cloned actor (TD3's), evaluated alone."""
+    import gymnasium as gym
+
+    from agents import evaluate, make_agent
+    from agents.config import AnchorSettings
+    from agents.policies import AgentPolicy
+    from agents.recipe import prepare_anchored
+
+    envs = {s: gym.make(env_id(args), split=s, **env_kwargs(args)).unwrapped
+            for s in ("train", "val", "test")}  # fmt: skip
+    model = make_agent("td3", envs["train"], recipe="anchored", seed=job.seed, device="auto")
+    settings = AnchorSettings.from_dict(json.loads(args.anchor))
+    t0 = time.perf_counter()
+    prepare_anchored(model, envs["train"], envs["val"], settings, seed=job.seed,
+                     stop_after_bc=True, progress=False)  # fmt: skip
+    seconds = time.perf_counter() - t0
+    result = evaluate(AgentPolicy(model, name="bc"), envs["test"], max_users=args.test_users,
+                      progress=False)  # fmt: skip
+    result.extra["train_seconds"] = seconds
+    return result
 
 
 def execute(jobs: list[Job], args: Args, folder: Path) -> list[dict[str, Any]]:
@@ -194,13 +273,15 @@ def execute(jobs: list[Job], args: Args, folder: Path) -> list[dict[str, Any]]:
             ray.init(address=args.ray_address, runtime_env=env, ignore_reinit_error=True)
         remote = ray.remote(num_cpus=1)(run_job)
         try:
-            return ray.get([remote.remote(j, args, str(folder)) for j in jobs])
+            done = ray.get([remote.remote(j, args, str(folder)) for j in jobs])
+            return [r for records in done for r in records]
         finally:
             ray.shutdown()
     if args.workers > 1:
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
-            return list(pool.map(run_job, jobs, [args] * len(jobs), [str(folder)] * len(jobs)))
-    return [run_job(j, args, str(folder)) for j in jobs]
+            done = pool.map(run_job, jobs, [args] * len(jobs), [str(folder)] * len(jobs))
+            return [r for records in done for r in records]
+    return [r for j in jobs for r in run_job(j, args, str(folder))]
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -243,7 +324,8 @@ def table(agg: dict[str, dict[str, Any]]) -> str:
         return f"{m:.{digits}f}" if h != h else f"{m:.{digits}f} ± {h:.{digits}f}"
 
     rows = []
-    for name, a in sorted(agg.items(), key=lambda kv: (kv[1]["kind"] != "agent", kv[0])):
+    order = {"agent": 0, "bc": 1, "baseline": 2}
+    for name, a in sorted(agg.items(), key=lambda kv: (order[kv[1]["kind"]], kv[0])):
         seeds = f"{a['seeds_ok']}/{a['seeds']}" + (
             " (failed: see runs.json)" if a["errors"] else ""
         )
@@ -294,7 +376,8 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
     means = [agg[n]["ndcg"][0] for n in names]
     halves = [np.nan_to_num(agg[n]["ndcg"][1]) for n in names]
     fig, ax = plt.subplots(figsize=(6, 4))
-    colors = ["tab:blue" if agg[n]["kind"] == "agent" else "tab:grey" for n in names]
+    palette = {"agent": "tab:blue", "bc": "tab:orange", "baseline": "tab:grey"}
+    colors = [palette[agg[n]["kind"]] for n in names]
     ax.bar(names, np.nan_to_num(means), yerr=halves, color=colors, capsize=3)
     ax.set_yscale("log")
     ax.set_ylabel("test NDCG@10 (log scale)")
@@ -309,7 +392,13 @@ def main(args: Args) -> Path:
     """Run the sweep, write runs.json, results.md and the plots; return the folder."""
     folder = Path(args.out) / args.dataset / (args.tag or args.split_strategy)
     folder.mkdir(parents=True, exist_ok=True)
-    jobs = [Job("agent", a, s) for a in args.algos for s in range(args.seeds)]
+    jobs = [
+        Job("agent", a, s, recipe)
+        for recipe in args.recipes
+        for a in args.algos
+        for s in range(args.seeds)
+    ]
+    jobs += [Job("bc", "bc", s) for s in range(args.seeds) if args.bc]
     jobs += [Job("baseline", b, s) for b in args.baselines for s in range(args.seeds)]
     start = time.perf_counter()
     records = execute(jobs, args, folder)

@@ -2,7 +2,7 @@
 
 1. **Offline stages** on every logged train transition of the dataset (81,404 on
    ml-latest-small): stepping them through the environment, then behaviour cloning with the
-   recipe's defaults (:class:`agents.recipe.AnchorSettings`: early stopping on validation users
+   recipe's defaults (:class:`agents.config.AnchorSettings`: early stopping on validation users
    included), then the critic warm-up. Target: actor pre-training <= 60 s on 2 CPU cores.
 2. **Evaluation** of the cloned agent on the test users, the plain decode against Wolpertinger
    re-ranking at ``K`` candidates, alternating, median of ``--repeats`` each. Target: the ratio
@@ -42,8 +42,9 @@ def main(args: Args) -> str:
     import torch
 
     from agents import evaluate, make_agent
+    from agents.config import AnchorSettings
     from agents.policies import AgentPolicy
-    from agents.recipe import AnchorSettings, prepare_anchored
+    from agents.recipe import prepare_anchored
     from agents.wolpertinger import WolpertingerPolicy
 
     torch.set_num_threads(args.threads)

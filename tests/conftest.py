@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 _SESSION_CACHE = tempfile.mkdtemp(prefix="recgym-test-cache-")
 os.environ["RECGYM_CACHE_DIR"] = _SESSION_CACHE
+# the tests' networks are tiny: one torch thread is faster, and immune to a busy machine
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["RECGYM_MIRROR"] = "http://127.0.0.1:9/"  # never reach the internet
 os.environ["RECGYM_OFFLINE"] = "1"  # nor try to: missing data fails fast (see the docstring)
 if "RECGYM_DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data").is_dir():

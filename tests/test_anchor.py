@@ -240,7 +240,8 @@ class FixedActor:
         self.action, self.critic = action, KnownCritic(w)
 
     def predict(self, obs, deterministic=True):
-        return self.action, None
+        obs = np.asarray(obs)
+        return (self.action if obs.ndim == 1 else np.tile(self.action, (len(obs), 1))), None
 
 
 def test_wolpertinger_returns_the_critics_best_candidates(planted):

@@ -131,6 +131,7 @@ def test_config_file_yaml_with_command_line_overrides(tmp_path):
         timesteps=500,
         seed=3,
         hyperparameters={"learning_rate": 3e-4, "batch_size": 32},
+        recipe="anchored",  # validate() resolves "auto": anchored for td3
     )
     assert set(given) == {"--seed", "--set", "--dataset", "--config"}
 
@@ -147,7 +148,7 @@ def test_config_file_json_and_a_runs_config_json(tmp_path):
         )
     )
     config, _ = train_config(parse("train", "--config", str(saved)))
-    assert config == RunConfig(algo="td3", seed=7)
+    assert config == RunConfig(algo="td3", seed=7).validate()
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ TINY_HYPER = json.dumps(
 
 
 def tiny_args(tmp_path, **kw) -> quality.Args:
-    base = dict(dataset="synthetic", algos=["td3"], baselines=["random", "popularity"],
-                seeds=2, timesteps=200, eval_every=100, eval_users=3, test_users=4,
-                embedding_dim=8, hyperparameters=TINY_HYPER, out=str(tmp_path))  # fmt: skip
+    base = dict(dataset="synthetic", algos=["td3"], recipes=["sb3"], bc=False,
+                baselines=["random", "popularity"], seeds=2, timesteps=200, eval_every=100,
+                eval_users=3, test_users=4, embedding_dim=8, hyperparameters=TINY_HYPER,
+                out=str(tmp_path))  # fmt: skip
     return quality.Args(**{**base, **kw})
 
 
@@ -48,17 +49,33 @@ def test_tiny_sweep_writes_table_plots_and_reports_a_crashed_seed(tmp_path):
         assert (folder / name).is_file()
     runs = json.loads((folder / "runs.json").read_text())["runs"]
     failed = [r for r in runs if r["status"] == "failed"]
-    assert [(r["name"], r["seed"]) for r in failed] == [("td3", 1)]
+    assert [(r["name"], r["seed"]) for r in failed] == [("td3 (sb3)", 1)]
     assert "injected failure" in failed[0]["error"]
     table = (folder / "results.md").read_text()
-    assert "| td3 | 1/2 (failed: see runs.json)" in table and "| popularity | 2/2" in table
-    agent = next(r for r in runs if r["name"] == "td3" and r["status"] == "ok")
+    assert "| td3 (sb3) | 1/2 (failed: see runs.json)" in table and "| popularity | 2/2" in table
+    agent = next(r for r in runs if r["name"] == "td3 (sb3)" and r["status"] == "ok")
     assert agent["curve"] and agent["hyperparameters"]["gamma"] == 0.9
     # what the model used, as the run recorded it: the buffer capped to the run's 200 steps
     used = agent["hyperparameters"]
     assert (used["buffer_size"], used["learning_starts"], used["batch_size"]) == (200, 50, 32)
     assert used["action_noise"] == {"class": "NormalActionNoise", "mean": 0.0, "sigma": 0.1}
-    assert (folder / "runs").is_dir() and "MovieRecSynthetic-v0__td3__0__" in agent["run_dir"]
+    assert (folder / "runs").is_dir() and "MovieRecSynthetic-v0__td3-sb3__0__" in agent["run_dir"]
+
+
+def test_recipe_rows_wolpertinger_and_behaviour_cloning(tmp_path):
+    anchor = json.dumps({"bc_epochs": 1, "warmup_steps": 20, "val_users": 3})
+    folder = quality.main(tiny_args(tmp_path, recipes=["anchored"], bc=True, seeds=1,
+                                    wolpertinger_k=20, anchor=anchor, baselines=[]))  # fmt: skip
+    runs = json.loads((folder / "runs.json").read_text())["runs"]
+    assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]
+    by_name = {r["name"]: r for r in runs}
+    assert set(by_name) == {"td3 (recipe)", "td3 (recipe+W20)", "bc"}
+    recipe = by_name["td3 (recipe)"]
+    assert recipe["anchor"]["bc"]["epochs"] == 1 and "value_gap" in recipe
+    assert recipe["run_dir"] == by_name["td3 (recipe+W20)"]["run_dir"]  # one model, two rows
+    assert by_name["bc"]["train_seconds"] > 0
+    table = (folder / "results.md").read_text()
+    assert table.index("| td3 (recipe+W20) |") < table.index("| bc |")  # agents first
 
 
 def test_local_processes(tmp_path):
@@ -73,5 +90,5 @@ def test_ray_on_a_local_instance(tmp_path):
         tiny_args(tmp_path, seeds=1, baselines=["popularity"], ray_address="local", workers=2)
     )
     runs = json.loads((folder / "runs.json").read_text())["runs"]
-    assert {r["name"] for r in runs} == {"td3", "popularity"}
+    assert {r["name"] for r in runs} == {"td3 (sb3)", "popularity"}
     assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]

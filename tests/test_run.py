@@ -27,7 +27,9 @@ TINY_HYPER = {"batch_size": 32, "policy_kwargs": {"net_arch": [32, 32]}}
 
 
 def tiny(**kw) -> RunConfig:
+    """A 300-step SB3 run on synthetic data (the anchored recipe has tests of its own)."""
     base = dict(
+        recipe="sb3",
         env_id="MovieRecSynthetic-v0",
         env_kwargs={"embedding_dim": 8},
         timesteps=300,
@@ -275,3 +277,66 @@ def test_damaged_final_model_is_replaced_by_the_last_checkpoint(finished, tmp_pa
     assert printed[0].startswith("model.zip does not load (")
     assert "the run is finished (300 steps): nothing to train" in printed
     assert load_model(run_dir, device="cpu", log=lambda *_: None).num_timesteps == 300
+
+
+# ------------------------------------------------------------------------- anchored recipe
+@pytest.fixture(scope="module")
+def anchored_run(tmp_path_factory, one_thread) -> tuple[Path, list[str]]:
+    """A finished 300-step run of the anchored recipe (the default for td3), Wolpertinger on."""
+    out = tmp_path_factory.mktemp("anchored") / "run"
+    printed: list[str] = []
+    config = tiny(
+        recipe="auto",
+        algo="td3",
+        anchor={"bc_epochs": 2, "warmup_steps": 50, "val_users": 5},
+        wolpertinger_k=20,
+    )
+    train(config, out, progress=False, log=printed.append)
+    return out, printed
+
+
+def test_anchored_run_clones_warms_up_and_records_it(anchored_run):
+    run_dir, printed = anchored_run
+    config = read_config(run_dir)
+    assert (config.recipe, config.algo) == ("anchored", "td3")  # "auto" resolved and saved
+    report = json.loads((run_dir / "anchor.json").read_text())
+    assert report["transitions"] > 1000 and len(report["warmup_losses"]) == 1
+    assert len(report["bc"]["val_ndcg"]) == report["bc"]["epochs"] == 2
+    used = json.loads((run_dir / "hyperparameters.json").read_text())
+    assert used["recipe"] == "anchored" and used["learning_starts"] == 0
+    assert used["action_noise"]["sigma"] == pytest.approx(0.3 / np.sqrt(8))  # norm 0.3 in 8-d
+    assert any(line.startswith("behaviour cloning on") for line in printed)
+    model = load_model(run_dir, device="cpu", log=lambda *_: None)
+    assert type(model).__name__ == "AnchoredTD3" and model.anchor_log_scale is not None
+
+
+def test_anchored_evaluation_has_a_wolpertinger_row_and_the_value_gap(anchored_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(anchored_run[0], run_dir)
+    results = evaluate_run(run_dir, baselines=("popularity",), max_users=4, progress=False,
+                           device="cpu", log=lambda *_: None)  # fmt: skip
+    assert [r.policy for r in results] == ["td3", "td3+W20", "popularity"]
+    for r in results[:2]:
+        gap = r.extra["value_gap"]
+        assert gap["gap"] == pytest.approx(gap["predicted"] - gap["realised"])
+    assert "value_gap" not in results[2].extra
+
+
+def test_resumed_anchored_run_gets_its_anchor_back(anchored_run, tmp_path, one_thread):
+    run_dir = tmp_path / "run"
+    shutil.copytree(anchored_run[0], run_dir)
+    (run_dir / "model.zip").unlink()  # resume from the step-200 checkpoint
+    for newer in (run_dir / "checkpoints").glob("*_300.*"):
+        newer.unlink()
+    model = train(read_config(run_dir), run_dir, resume=True, progress=False,
+                  log=lambda *_: None)  # fmt: skip
+    assert model.num_timesteps == 300 and model.anchor is not None
+    assert model.anchor.log_scale.item() == pytest.approx(model.anchor_log_scale)
+
+
+def test_a_model_of_another_recipe_is_refused(anchored_run, finished, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(anchored_run[0], run_dir)
+    shutil.copy(finished[0] / "model.zip", run_dir / "model.zip")  # a plain SB3 DDPG
+    with pytest.raises(ConfigError, match="recipe 'sb3'.*recipe='anchored', algo='td3'"):
+        load_model(run_dir, device="cpu", log=lambda *_: None)
