@@ -184,6 +184,7 @@ def fine_tune_trial(
         "critic_weight": params["critic_weight"],
         "actor_loss": params["actor_loss"],
         "awr_temperature": params.get("awr_temperature", 1.0),
+        "actor_learning_rate": params["actor_lr"],
     }
     if algo in ("ddpg", "td3"):
         sigma = params["noise"] / np.sqrt(dim)  # noise of norm ~params["noise"]
@@ -199,8 +200,6 @@ def fine_tune_trial(
     model.actor.load_state_dict(state["actor"])
     if getattr(model, "actor_target", None) is not None:
         model.actor_target.load_state_dict(state["actor"])
-    for group in model.actor.optimizer.param_groups:
-        group["lr"] = params["actor_lr"]
     anchor.rng = np.random.default_rng(args.seed)
     with torch.no_grad():
         anchor.log_scale.fill_(state["log_scale"])

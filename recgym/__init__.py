@@ -6,17 +6,15 @@ torch or Stable-Baselines3 (the decoder's torch backend imports torch only when 
 """
 
 from recgym.envs.registration import ENV_IDS, register_envs
+from recgym.lazy import lazy_exports
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (setup.cfg reads it)
 __all__ = ["ENV_IDS", "MovieRecEnv", "MovieRecSeqEnv", "MovieRecVectorEnv", "register_envs"]
 
 register_envs()
 
-
-def __getattr__(name: str):
-    """Import the environment classes lazily (``recgym.MovieRecEnv``)."""
-    if name in ("MovieRecEnv", "MovieRecSeqEnv", "MovieRecVectorEnv"):
-        from recgym import envs
-
-        return getattr(envs, name)
-    raise AttributeError(f"module 'recgym' has no attribute {name!r}")
+# the environment classes load pandas and SciPy: imported on first use (recgym.MovieRecEnv)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {name: "recgym.envs" for name in ("MovieRecEnv", "MovieRecSeqEnv", "MovieRecVectorEnv")},
+)

@@ -44,9 +44,10 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from recgym.data.dataset import Dataset
-from recgym.data.paths import atomic_write, cache_dir, ensure_writable_dir, safe_name
+from recgym.data.paths import cache_dir, ensure_writable_dir, safe_name
 from recgym.data.splits import Split
 from recgym.errors import ConfigError, DataFormatError, RecgymWarning, check_choice, check_int
+from recgym.files import atomic_write
 from recgym.seeding import RNGLike, as_generator, seed_key
 
 METHODS = ("svd", "implicit", "genres", "random", "from_file")

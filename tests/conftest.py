@@ -1,37 +1,17 @@
 """Shared fixtures.
 
-Every test run gets its own cache folder; real data comes from ``$RECGYM_DATA_DIR`` (default:
-``../shared/data`` beside the repository). Downloads are off (``RECGYM_OFFLINE=1``): a test that
-needs data it does not find fails at once instead of going to the network, and must skip where
-the data is absent (``real_dir``). Download tests turn them back on against a loopback server
-(``allow_downloads``).
+The session's settings (a temporary cache folder, downloads off, ``$RECGYM_DATA_DIR``) are made
+by the repository's top-level ``conftest.py``, for the doctests too. Real data comes from
+``$RECGYM_DATA_DIR``; a test that needs it must skip where it is absent (``real_dir``).
+Download tests turn downloads back on against a loopback server (``allow_downloads``).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-_SESSION_CACHE = tempfile.mkdtemp(prefix="recgym-test-cache-")
-os.environ["RECGYM_CACHE_DIR"] = _SESSION_CACHE
-# the tests' networks are tiny: one torch thread is faster, and immune to a busy machine
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ["RECGYM_MIRROR"] = "http://127.0.0.1:9/"  # never reach the internet
-os.environ["RECGYM_OFFLINE"] = "1"  # nor try to: missing data fails fast (see the docstring)
-if "RECGYM_DATA_DIR" not in os.environ and (ROOT.parent / "shared" / "data").is_dir():
-    os.environ["RECGYM_DATA_DIR"] = str(ROOT.parent / "shared" / "data")
-
-
-def real_data_dir() -> Path | None:
-    """The folder holding ml-latest-small, or None."""
-    for part in os.environ.get("RECGYM_DATA_DIR", "").split(os.pathsep):
-        if part and (Path(part) / "ml-latest-small" / "ratings.csv").is_file():
-            return Path(part)
-    return None
+from helpers import real_data_dir
 
 
 @pytest.fixture(scope="session")

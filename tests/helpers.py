@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+
+
+def real_data_dir() -> Path | None:
+    """The folder of ``$RECGYM_DATA_DIR`` holding ml-latest-small, or None."""
+    for part in os.environ.get("RECGYM_DATA_DIR", "").split(os.pathsep):
+        if part and (Path(part) / "ml-latest-small" / "ratings.csv").is_file():
+            return Path(part)
+    return None
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:

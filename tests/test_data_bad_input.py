@@ -142,8 +142,9 @@ def test_corrupt_cache_is_rebuilt(tmp_path, fresh_cache):
     (cached,) = (fresh_cache / "processed").glob("*.npz")
     cached.write_bytes(b"not a zip at all")
     clear_memory_cache()
-    with pytest.warns(RecgymWarning, match="corrupt"):
+    with pytest.warns(RecgymWarning, match="corrupt") as record:
         again = load_movielens("ml-100k", data_dir=tmp_path, download=False)
+    assert record[0].filename == __file__  # the warning points at the caller's line
     np.testing.assert_array_equal(first.items, again.items)
     clear_memory_cache()
     load_movielens("ml-100k", data_dir=tmp_path, download=False)  # the rebuilt cache loads

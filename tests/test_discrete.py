@@ -8,7 +8,6 @@ from helpers import scenario_dataset
 
 from agents import SARSA, QLearning, TabularAgent, TabularPolicy, evaluate, make_agent
 from recgym.envs import MovieRecDiscreteEnv, MovieRecEnv
-from recgym.envs.discrete import kmeans
 from recgym.errors import ConfigError
 
 SYN = {"dataset": "synthetic", "embedding_dim": 8}
@@ -81,14 +80,6 @@ def test_clusters_and_bad_arguments():
     with pytest.raises(ValueError, match="group index"):
         env.reset(seed=0)
         env.step(9)
-
-
-def test_kmeans_separates_obvious_clusters():
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(c, 0.05, (30, 2)) for c in ([0, 0], [5, 5], [0, 5])])
-    labels = kmeans(x, 3, rng=1)
-    assert all(len(set(labels[i * 30 : (i + 1) * 30])) == 1 for i in range(3))
-    assert len(set(labels)) == 3
 
 
 @pytest.mark.parametrize("cls", [QLearning, SARSA])

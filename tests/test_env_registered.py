@@ -46,7 +46,7 @@ def make(env_id: str, native_dir, real_dir_or_none, **kwargs):
 
 @pytest.fixture(scope="module")
 def real_or_none():
-    from conftest import real_data_dir
+    from helpers import real_data_dir
 
     return real_data_dir()
 

@@ -117,3 +117,20 @@ def test_data_help_text_matches_recgym_cli():
     (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     (data,) = [a for a in sub._choices_actions if a.dest == "data"]
     assert data.help == DATA_HELP
+
+
+def test_lazy_names_load_on_first_use_and_unknown_names_say_so():
+    code = (
+        "import sys, recgym, recgym.envs\n"
+        "assert 'recgym.envs.movie_rec' not in sys.modules\n"
+        "assert 'MovieRecEnv' in dir(recgym) and 'build_context' in dir(recgym.envs)\n"
+        "from recgym.envs.movie_rec import MovieRecEnv\n"
+        "assert recgym.MovieRecEnv is recgym.envs.MovieRecEnv is MovieRecEnv\n"
+        "try:\n"
+        "    recgym.envs.MovieRecEnvv\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "module 'recgym.envs' has no attribute 'MovieRecEnvv'"

@@ -1,9 +1,10 @@
-"""render_mode="rgb_array": pictures of the state and the slate, for video and SB3."""
+"""Rendering: rgb_array pictures of the state and the slate (video, SB3), and ansi tables."""
 
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import act, scenario_env
 
@@ -95,10 +96,13 @@ def test_frame_before_reset_and_sizes_follow_the_config():
     assert env.render().shape == frame_shape(4, 25)
 
 
-def test_vector_frames_equal_single_env_frames():
+@pytest.mark.parametrize("mode", ["rgb_array", "ansi"])
+def test_vector_frames_equal_single_env_frames(mode):
     n = 2
-    vec = gym.make_vec("MovieRecSynthetic-v0", num_envs=n, render_mode="rgb_array", **SYNTH)
-    singles = [gym.make("MovieRecSynthetic-v0", render_mode="rgb_array", **SYNTH) for _ in range(n)]
+    vec = gym.make_vec("MovieRecSynthetic-v0", num_envs=n, render_mode=mode, **SYNTH)
+    singles = [gym.make("MovieRecSynthetic-v0", render_mode=mode, **SYNTH) for _ in range(n)]
+    if mode == "ansi":
+        assert vec.render() == ("No episode yet: call reset().",) * n
     vec.reset(seed=3)
     for i, env in enumerate(singles):
         env.reset(seed=3 + i)
@@ -112,6 +116,35 @@ def test_vector_frames_equal_single_env_frames():
         assert len(frames) == n
         for frame, env in zip(frames, singles, strict=True):
             np.testing.assert_array_equal(frame, env.render())
+    if mode == "ansi":
+        assert all("Recommended" in table for table in frames)
+
+
+def test_text_table_fits_its_width_and_leaves_unknown_years_blank():
+    """A title without a year (pandas NA) and a very long title and genre list."""
+    from helpers import SCENARIO_RATINGS, frame
+
+    from recgym.data import Dataset
+    from recgym.envs.render import TABLE_WIDTH
+
+    long_title = "The Longest Title " * 8
+    titles = [long_title + "(1999)", "No Year Given"] + [f"Movie {m} (2000)" for m in range(3, 31)]
+    movies = pd.DataFrame(
+        {"movieId": range(1, 31), "title": titles, "genres": ["|".join(["Drama"] * 30)] * 30}
+    )
+    rows = [(u, m, SCENARIO_RATINGS[m - 1], 10 * m) for u in range(1, 13) for m in range(1, 13)]
+    ds = Dataset.from_frame(frame(rows), movies, rating_range=(0.5, 5.0))
+    assert pd.isna(ds.item_table["year"].iloc[1]) and ds.item_text(1).year == ""
+    env = scenario_env(dataset=ds, render_mode="ansi")
+    env.reset(seed=0)  # the state: movies 1 and 2
+    env.step(act(3, 20, 21))
+    text = env.render()
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= TABLE_WIDTH
+    (no_year,) = [line for line in lines if line.startswith("No Year Given")]
+    assert "<NA>" not in text and "nan" not in no_year.lower()
+    (longest,) = [line for line in lines if line.startswith("The Longest")]
+    assert "…" in longest and "1999" in longest
 
 
 def test_discrete_frame_names_the_group():

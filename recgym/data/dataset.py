@@ -33,17 +33,26 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recgym.data.paths import atomic_write
 from recgym.data.readers import RawRatings
 from recgym.errors import DataFormatError, RecgymWarning, UnknownUserError
+from recgym.files import atomic_write
 
 FORMAT_VERSION = 1
 _CHUNK_ROWS = 1 << 17
+
+
+class ItemText(NamedTuple):
+    """An item as text (:meth:`Dataset.item_text`)."""
+
+    title: str
+    year: str
+    genres: str
 
 
 @dataclass(eq=False, repr=False)
@@ -171,7 +180,49 @@ class Dataset:
             return np.ones_like(np.asarray(ratings, dtype=np.float32))
         return ((np.asarray(ratings, dtype=np.float32) - mid) / half).astype(np.float32)
 
+    def unscale_ratings(self, scaled: np.ndarray | float) -> np.ndarray:
+        """Map ratings from [-1, 1] back to :attr:`rating_range` (float64), as people rate.
+
+        The inverse of :meth:`scale_ratings`: the environment's observations hold scaled
+        ratings; tables and pictures show them on the dataset's own scale.
+
+        Examples:
+            >>> ds = Dataset.from_frame(pd.DataFrame(
+            ...     {"userId": [1, 1], "movieId": [1, 2], "rating": [0.5, 5.0],
+            ...      "timestamp": [0, 1]}), rating_range=(0.5, 5.0))
+            >>> ds.unscale_ratings(np.array([-1.0, 0.0, 1.0])).tolist()
+            [0.5, 2.75, 5.0]
+        """
+        lo, hi = self.rating_range
+        return (np.asarray(scaled, dtype=np.float64) + 1) / 2 * (hi - lo) + lo
+
     # ------------------------------------------------------------------ items
+    def item_text(self, item: int) -> ItemText:
+        """Title, year and genres of item index ``item``, as text to show (tables, pictures).
+
+        Args:
+            item: Item index (not the movieId).
+
+        Returns:
+            ``(title, year, genres)``: the year is ``""`` when the title gives none, the genres
+            are joined by ``", "``.
+
+        Examples:
+            >>> ds = Dataset.from_frame(
+            ...     pd.DataFrame({"userId": [1, 1], "movieId": [10, 20], "rating": [4.0, 3.0],
+            ...                   "timestamp": [0, 1]}),
+            ...     movies=pd.DataFrame({"movieId": [10, 20],
+            ...                          "title": ["Heat (1995)", "Untitled"],
+            ...                          "genres": ["Action|Crime", "Drama"]}))
+            >>> ds.item_text(0)
+            ItemText(title='Heat', year='1995', genres='Action, Crime')
+            >>> ds.item_text(1).year
+            ''
+        """
+        row = self.item_table.iloc[int(item)]
+        year = "" if pd.isna(row["year"]) else str(int(row["year"]))
+        return ItemText(str(row["title"]), year, str(row["genres"]).replace("|", ", "))
+
     @cached_property
     def genres(self) -> list[str]:
         """Sorted list of the genre names used in the item table."""

@@ -27,8 +27,10 @@ from urllib.parse import urlsplit
 
 from tqdm.auto import tqdm
 
-from recgym.data.paths import atomic_write, ensure_writable_dir
+from recgym.data.paths import ensure_writable_dir
 from recgym.errors import ChecksumError, DownloadError
+from recgym.files import atomic_write
+from recgym.progress import tqdm_disable
 
 CHUNK = 1 << 16
 
@@ -157,7 +159,6 @@ def _download_once(
         total = resp.headers.get("Content-Length")
         total = int(total) if total is not None else None
         received = 0
-        disable = None if progress is None else not progress
         with (
             atomic_write(dest) as out,
             tqdm(
@@ -166,7 +167,7 @@ def _download_once(
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=f"Downloading {dest.name}",
-                disable=disable,
+                disable=tqdm_disable(progress),
                 leave=False,
             ) as bar,
         ):

@@ -24,7 +24,6 @@ import hashlib
 import os
 import re
 import warnings
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,9 +42,10 @@ from recgym.data.readers import (
     read_user_table,
 )
 from recgym.errors import DataFormatError, DatasetNotFoundError, DownloadError, RecgymWarning
+from recgym.memo import Memo
+from recgym.progress import tqdm_disable
 
-_MEMO: OrderedDict[tuple, Dataset] = OrderedDict()
-_MEMO_SIZE = 4
+_MEMO: Memo[Dataset] = Memo(4)  # the datasets loaded last
 
 
 def find_movielens(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
@@ -287,30 +287,27 @@ def _fingerprint(name: str, parts: object, tie_seed: int) -> str:
 
 def _cached(key: str, build: Callable[[], Dataset], cache: bool) -> Dataset:
     """Return the dataset for ``key`` from memory, the disk cache, or ``build()``."""
-    if key in _MEMO:
-        _MEMO.move_to_end(key)
-        return _MEMO[key]
-    ds = None
+    return _MEMO.get_or_build(key, lambda: _read_or_build(key, build, cache))
+
+
+def _read_or_build(key: str, build: Callable[[], Dataset], cache: bool) -> Dataset:
+    """The dataset for ``key`` from the disk cache, else ``build()`` (and save it there)."""
     file = cache_dir() / "processed" / f"{key}.npz"
     if cache and file.is_file():
         try:
-            ds = load_dataset(file)
+            return load_dataset(file)
         except ValueError as exc:
             warnings.warn(
                 f"The processed cache {file} is corrupt ({exc}); rebuilding it from the "
                 "source data.",
                 RecgymWarning,
-                stacklevel=3,
+                stacklevel=6,  # the caller of load_movielens / load_ratings
             )
-    if ds is None:
-        if cache:
-            ensure_writable_dir(file.parent, "cache")
-        ds = build()
-        if cache:
-            save_dataset(ds, file)
-    _MEMO[key] = ds
-    while len(_MEMO) > _MEMO_SIZE:
-        _MEMO.popitem(last=False)
+    if cache:
+        ensure_writable_dir(file.parent, "cache")
+    ds = build()
+    if cache:
+        save_dataset(ds, file)
     return ds
 
 
@@ -320,6 +317,11 @@ def clear_memory_cache() -> None:
 
 
 def _stages(desc: str, n_ratings: int, progress: bool | None) -> tqdm:
-    """A 3-step progress bar (read ratings, read movies, index) for large datasets."""
-    disable = (n_ratings < 1_000_000) if progress is None else not progress
-    return tqdm(total=3, desc=desc, unit="step", disable=disable or None, leave=False)
+    """A 3-step progress bar (read ratings, read movies, index).
+
+    With ``progress=None`` it is shown for large datasets only (a million ratings or more),
+    and only on a terminal.
+    """
+    quick = progress is None and n_ratings < 1_000_000
+    disable = True if quick else tqdm_disable(progress)
+    return tqdm(total=3, desc=desc, unit="step", disable=disable, leave=False)

@@ -1,4 +1,4 @@
-"""Where recgym looks for data and keeps its caches, and atomic file writes.
+"""Where recgym looks for data and keeps its caches.
 
 Environment variables:
 
@@ -16,18 +16,24 @@ Environment variables:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from recgym.errors import CacheError
+from recgym.files import atomic_write
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+# atomic_write lives in recgym.files; it is imported here too for agents.run,
+# agents.checkpoints and agents.tabular until they import it from there.
+__all__ = [
+    "atomic_write",
+    "cache_dir",
+    "data_dirs",
+    "ensure_writable_dir",
+    "offline",
+    "safe_name",
+]
 
 
 def cache_dir() -> Path:
@@ -108,32 +114,3 @@ def ensure_writable_dir(path: Path, purpose: str) -> Path:
             "Set RECGYM_CACHE_DIR to a writable folder, or pass cache=False to skip caching."
         ) from exc
     return path
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside ``path`` and move it onto ``path`` only on success.
-
-    A failure or ``KeyboardInterrupt`` inside the block deletes the temporary file, so readers
-    never see a partial ``path``.
-
-    Args:
-        path: The final file.
-        mode: ``"wb"`` or ``"w"``.
-
-    Yields:
-        The open temporary file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual mode
-    try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

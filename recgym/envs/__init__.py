@@ -6,8 +6,7 @@ Names are imported on first use, so that ``import recgym`` (which registers the 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from recgym.lazy import lazy_exports
 
 #: public name -> the module that defines it
 _EXPORTS = {
@@ -23,17 +22,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recgym.envs' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """The public names (for tab completion)."""
-    return sorted({*globals(), *_EXPORTS})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,13 +17,13 @@ from recgym.data import Dataset, Episodes, Split, load_movielens, make_split, sy
 from recgym.data.catalog import MOVIELENS
 from recgym.embeddings import METHODS, item_embeddings
 from recgym.errors import ConfigError, UnknownDatasetError, check_choice, check_int, suggest
+from recgym.memo import Memo
 from recgym.ranking import BACKENDS, METRICS, Ranker
 from recgym.simulator import RatingModel
 
 REWARDS = ("rating", "simulator")
 SYNTHETIC = "synthetic"
-_MEMO: OrderedDict[tuple, EnvContext] = OrderedDict()
-_MEMO_SIZE = 8
+_MEMO: Memo[EnvContext] = Memo(8)  # the contexts built last
 
 
 @dataclass(eq=False)
@@ -60,7 +59,7 @@ class EnvContext:
     group_start: np.ndarray
     n_skipped_users: int
 
-    def episode_of_user(self, user_id: int, split_hint: str = "") -> int:
+    def episode_of_user(self, user_id: int) -> int:
         """Index of the episode that replays original user id ``user_id``."""
         from recgym.errors import UnknownUserError
 
@@ -71,7 +70,7 @@ class EnvContext:
         some = self.dataset.user_ids[self.episodes.users[:5]].tolist()
         raise UnknownUserError(
             f"User {user_id} has no episode in the {self.split_name!r} split of "
-            f"{self.dataset.name} ({self.split.strategy} split{split_hint}): either the user "
+            f"{self.dataset.name} ({self.split.strategy} split): either the user "
             f"belongs to another split or their log is too short. Users of this split include "
             f"{some}; pass split=... to choose another split."
         )
@@ -157,50 +156,49 @@ def build_context(
         backend,
         device,
     )
-    if key in _MEMO:
-        _MEMO.move_to_end(key)
-        return _MEMO[key]
-    the_split = make_split(ds, split_strategy, rng=split_seed)
-    emb = _embeddings(ds, the_split, embedding, embedding_dim, embedding_seed)
-    if slate_size > ds.n_items:
-        raise ConfigError(f"slate_size={slate_size} exceeds the {ds.n_items} items of {ds.name}.")
-    episodes = the_split.episodes(ds, split, need)
-    # Before a user's last step, all but one of their items are consumed: the rest of the
-    # catalogue must still fill a slate.
-    fits = ds.user_lengths[episodes.users] - 1 + slate_size <= ds.n_items
-    n_too_long = int((~fits).sum())
-    episodes = Episodes(
-        episodes.users[fits],
-        episodes.future_start[fits],
-        episodes.end[fits],
-        episodes.n_skipped + n_too_long,
-    )
-    if len(episodes) == 0:
-        raise ConfigError(
-            f"The {split!r} split of {ds.name} ({split_strategy} split) has no user with more "
-            f"than {need_name}={need} interactions in its window; use a smaller {need_name} "
-            "or another split."
+
+    def build() -> EnvContext:
+        the_split = make_split(ds, split_strategy, rng=split_seed)
+        emb = _embeddings(ds, the_split, embedding, embedding_dim, embedding_seed)
+        if slate_size > ds.n_items:
+            raise ConfigError(
+                f"slate_size={slate_size} exceeds the {ds.n_items} items of {ds.name}."
+            )
+        episodes = the_split.episodes(ds, split, need)
+        # Before a user's last step, all but one of their items are consumed: the rest of the
+        # catalogue must still fill a slate.
+        fits = ds.user_lengths[episodes.users] - 1 + slate_size <= ds.n_items
+        n_too_long = int((~fits).sum())
+        episodes = Episodes(
+            episodes.users[fits],
+            episodes.future_start[fits],
+            episodes.end[fits],
+            episodes.n_skipped + n_too_long,
         )
-    simulator = None
-    if reward == "simulator":
-        simulator = RatingModel(ds, the_split.train_mask, rank=min(32, emb.shape[1]))
-    ctx = EnvContext(
-        dataset=ds,
-        split=the_split,
-        split_name=split,
-        episodes=episodes,
-        embeddings=emb,
-        ranker=Ranker(emb, metric=metric, backend=backend, device=device),
-        scaled_ratings=ds.scale_ratings(ds.ratings),
-        simulator=simulator,
-        group_end=same_second_group_end(ds),
-        group_start=same_second_group_start(ds),
-        n_skipped_users=episodes.n_skipped,
-    )
-    _MEMO[key] = ctx
-    while len(_MEMO) > _MEMO_SIZE:
-        _MEMO.popitem(last=False)
-    return ctx
+        if len(episodes) == 0:
+            raise ConfigError(
+                f"The {split!r} split of {ds.name} ({split_strategy} split) has no user with more "
+                f"than {need_name}={need} interactions in its window; use a smaller {need_name} "
+                "or another split."
+            )
+        simulator = None
+        if reward == "simulator":
+            simulator = RatingModel(ds, the_split.train_mask, rank=min(32, emb.shape[1]))
+        return EnvContext(
+            dataset=ds,
+            split=the_split,
+            split_name=split,
+            episodes=episodes,
+            embeddings=emb,
+            ranker=Ranker(emb, metric=metric, backend=backend, device=device),
+            scaled_ratings=ds.scale_ratings(ds.ratings),
+            simulator=simulator,
+            group_end=same_second_group_end(ds),
+            group_start=same_second_group_start(ds),
+            n_skipped_users=episodes.n_skipped,
+        )
+
+    return _MEMO.get_or_build(key, build)
 
 
 def _group_starts(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:

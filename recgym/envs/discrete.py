@@ -7,47 +7,12 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from recgym.clustering import kmeans
 from recgym.envs.movie_rec import MovieRecEnv
 from recgym.errors import ConfigError, check_choice
-from recgym.seeding import RNGLike, as_generator
 
 GROUPS = ("genres", "clusters")
 OBSERVATIONS = ("embedding", "tabular")
-
-
-def kmeans(vectors: np.ndarray, k: int, rng: RNGLike = 0, iters: int = 50) -> np.ndarray:
-    """Cluster rows with k-means (k-means++ start, Lloyd iterations); return labels.
-
-    Args:
-        vectors: ``(n, d)`` points.
-        k: Clusters (at most ``n``).
-        rng: Seed of the start.
-        iters: Lloyd iterations (stops early when labels settle).
-
-    Returns:
-        ``(n,)`` int64 labels in ``0..k-1``; every cluster is non-empty.
-    """
-    gen = as_generator(rng)
-    x = np.asarray(vectors, dtype=np.float64)
-    n = len(x)
-    centres = [x[gen.integers(n)]]
-    d2 = ((x - centres[0]) ** 2).sum(1)
-    for _ in range(1, k):
-        p = d2 / d2.sum() if d2.sum() > 0 else np.full(n, 1 / n)
-        centres.append(x[gen.choice(n, p=p)])
-        d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
-    c = np.array(centres)
-    labels = np.full(n, -1)
-    for _ in range(iters):
-        dist = (x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None]
-        new = dist.argmin(1)
-        for j in np.setdiff1d(np.arange(k), new):  # refill an empty cluster with the worst point
-            new[np.argmax(dist[np.arange(n), new])] = j
-        if np.array_equal(new, labels):
-            break
-        labels = new
-        c = np.array([x[labels == j].mean(0) for j in range(k)])
-    return labels.astype(np.int64)
 
 
 class MovieRecDiscreteEnv(MovieRecEnv):

@@ -200,6 +200,8 @@ class MovieRecEnv(gym.Env):
 
         ``_min_history`` is for subclasses (:class:`~recgym.envs.MovieRecSeqEnv`): the
         interactions a user needs before an episode starts, instead of ``frame_size``.
+        ``_context`` reuses another environment's :attr:`context` (its data arguments are then
+        ignored); ``agents.evaluate`` steps several users at once this way.
         """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
@@ -425,12 +427,10 @@ class MovieRecEnv(gym.Env):
                 "render() called without render_mode; pass render_mode='ansi' or 'rgb_array'."
             )
             return None
+        snap = self._snapshot()
         if self.render_mode == "rgb_array":
-            return render_frame(self._snapshot(), self.frame_size, self.slate_size)
-        if self._core.episode[0] < 0:
-            text = "No episode yet: call reset()."
-        else:
-            text = render_table(self, self._last)
+            return render_frame(snap, self.frame_size, self.slate_size)
+        text = render_table(snap)
         if self.render_mode == "human":
             print(text)
             return None

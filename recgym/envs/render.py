@@ -2,7 +2,8 @@
 
 ``render_mode="ansi"`` gives :func:`render_table`; ``render_mode="rgb_array"`` gives
 :func:`render_frame`, an ``(H, W, 3)`` uint8 image for ``RecordVideo``, Stable-Baselines3 and the
-RL Zoo. Environments call these only from ``render()``, never while stepping.
+RL Zoo. Both draw a :class:`Snapshot`, which environments build only in ``render()``, never
+while stepping.
 """
 
 from __future__ import annotations
@@ -11,70 +12,88 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from recgym.envs.font import ADVANCE, text_mask, to_ascii
+from recgym.text_table import format_table
 
 if TYPE_CHECKING:
     from recgym.data import Dataset
-    from recgym.envs.movie_rec import MovieRecEnv
 
 
-def _row_text(table: pd.DataFrame, item: int, width: int = 42) -> tuple[str, str, str]:
-    row = table.iloc[int(item)]
-    title = str(row["title"])
-    title = title if len(title) <= width else title[: width - 1] + "~"
-    year = "" if pd.isna(row["year"]) else str(int(row["year"]))
-    return title, year, str(row["genres"]).replace("|", ", ")
+@dataclass(frozen=True)
+class Snapshot:
+    """What a table or a frame shows of one environment (or one slot of a vector environment).
+
+    Both :class:`~recgym.envs.MovieRecEnv` and the vector environments build one in
+    ``render()``; rendering reads nothing else.
+
+    Attributes:
+        dataset: The dataset (titles, years, rating scale).
+        user_id: Original id of the user.
+        history: Items consumed so far, oldest first, and their ratings scaled to [-1, 1].
+        last: The info dict of the last step (``slate``, ``hits``, ``hit_ratings``), or
+            ``None`` right after a reset.
+        steps: Steps taken in this episode.
+        reward: The last step's reward (``None`` right after a reset).
+        episode_return: Sum of the rewards of this episode.
+        split: The split the user comes from.
+        caption: A note on the last action (the discrete env's group).
+    """
+
+    dataset: Dataset
+    user_id: int
+    history: tuple[np.ndarray, np.ndarray]
+    last: dict[str, Any] | None
+    steps: int
+    reward: float | None
+    episode_return: float
+    split: str = ""
+    caption: str = ""
 
 
-def format_table(header: list[str], rows: list[list[str]]) -> str:
-    """A plain-text table with aligned columns."""
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+# ============================================================================== text
+TABLE_WIDTH = 100  # characters; titles and genres are shortened (with "…") to fit
+HISTORY_ROWS = 5  # the user's latest movies shown above the slate
+NO_EPISODE = "No episode yet: call reset()."
+
+
+def render_table(snap: Snapshot | None) -> str:
+    """The user's last :data:`HISTORY_ROWS` movies, then the last slate with hits and ratings."""
+    if snap is None:
+        return NO_EPISODE
+    ds = snap.dataset
+    items, scaled = snap.history
+    items, raw = items[-HISTORY_ROWS:], ds.unscale_ratings(scaled[-HISTORY_ROWS:])
+    hist_rows = [
+        [*ds.item_text(item), f"{rating:.1f}"] for item, rating in zip(items, raw, strict=True)
     ]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def render_table(env: MovieRecEnv, last: dict[str, Any] | None, n_history: int = 5) -> str:
-    """The user's last ``n_history`` movies, then the last slate with hits and ratings."""
-    ds = env.dataset
-    table = ds.item_table
-    items, scaled = env.history()
-    lo, hi = ds.rating_range
-    raw = (scaled.astype(np.float64) + 1) / 2 * (hi - lo) + lo
-    hist_rows = []
-    for item, rating in zip(items[-n_history:], raw[-n_history:], strict=True):
-        title, year, genres = _row_text(table, item)
-        hist_rows.append([title, year, genres, f"{rating:.1f}"])
     parts = [
-        f"User {env.user_id}: last {len(hist_rows)} watched (oldest first)",
-        format_table(["title", "year", "genres", "rating"], hist_rows),
+        format_table(
+            f"User {snap.user_id}: last {len(hist_rows)} watched (oldest first)",
+            ["title", "year", "genres", "rating"],
+            hist_rows,
+            width=TABLE_WIDTH,
+            shrink=[0, 2],
+            right=[3],
+        )
     ]
-    if last is not None:
+    if snap.last is not None:
+        slate, hits, ratings = snap.last["slate"], snap.last["hits"], snap.last["hit_ratings"]
         rows = []
-        for rank, (item, hit, rating) in enumerate(
-            zip(last["slate"], last["hits"], last["hit_ratings"], strict=True), 1
-        ):
-            title, year, genres = _row_text(table, item)
-            rows.append(
-                [
-                    str(rank),
-                    title,
-                    year,
-                    genres,
-                    "hit" if hit else "",
-                    "" if not hit else f"{rating:.1f}",
-                ]
-            )
+        for rank, (item, hit, rating) in enumerate(zip(slate, hits, ratings, strict=True), 1):
+            title, year, genres = ds.item_text(item)
+            rating_text = f"{rating:.1f}" if hit else ""
+            rows.append([str(rank), title, year, genres, "hit" if hit else "", rating_text])
         parts += [
             "",
-            "Recommended",
-            format_table(["#", "title", "year", "genres", "hit", "rating"], rows),
+            format_table(
+                "Recommended",
+                ["#", "title", "year", "genres", "hit", "rating"],
+                rows,
+                width=TABLE_WIDTH,
+                shrink=[1, 3],
+                right=[0, 5],
+            ),
         ]
     return "\n".join(parts)
 
@@ -101,34 +120,6 @@ HIT_BAND = (28, 92, 50)
 HIT_TEXT = (160, 245, 170)
 BAR = (232, 172, 44)
 BAR_EMPTY = (58, 61, 72)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a frame shows of one environment (or one slot of a vector environment).
-
-    Attributes:
-        dataset: The dataset (titles, years, rating scale).
-        user_id: Original id of the user.
-        history: Items consumed so far, oldest first, and their ratings scaled to [-1, 1].
-        last: The info dict of the last step (``slate``, ``hits``, ``hit_ratings``), or
-            ``None`` right after a reset.
-        steps: Steps taken in this episode.
-        reward: The last step's reward (``None`` right after a reset).
-        episode_return: Sum of the rewards of this episode.
-        split: The split the user comes from.
-        caption: A note on the last action (the discrete env's group).
-    """
-
-    dataset: Dataset
-    user_id: int
-    history: tuple[np.ndarray, np.ndarray]
-    last: dict[str, Any] | None
-    steps: int
-    reward: float | None
-    episode_return: float
-    split: str = ""
-    caption: str = ""
 
 
 def frame_shape(frame_size: int, slate_size: int) -> tuple[int, int, int]:
@@ -175,12 +166,10 @@ class _Canvas:
         self.img[y0:y1, x0 : x0 + filled] = BAR
 
 
-def _title_year(table: pd.DataFrame, item: int) -> tuple[str, str]:
-    row = table.iloc[int(item)]
-    title = to_ascii(str(row["title"]))
-    if len(title) > TITLE_CHARS:
-        title = title[: TITLE_CHARS - 2] + ".."
-    return title, "" if pd.isna(row["year"]) else str(int(row["year"]))
+def _frame_title(title: str) -> str:
+    """The title in the bitmap font's ASCII, shortened (with "..") to its column."""
+    title = to_ascii(title)
+    return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 2] + ".."
 
 
 def render_frame(snap: Snapshot | None, frame_size: int, slate_size: int) -> np.ndarray:
@@ -197,7 +186,7 @@ def render_frame(snap: Snapshot | None, frame_size: int, slate_size: int) -> np.
     canvas = _Canvas(frame_shape(frame_size, slate_size))
     canvas.band(0, BANNER)
     if snap is None:
-        canvas.text(0, 0, "No episode yet: call reset().", TEXT)
+        canvas.text(0, 0, NO_EPISODE, TEXT)
         return canvas.img
     ds = snap.dataset
     lo, hi = ds.rating_range
@@ -214,11 +203,11 @@ def render_frame(snap: Snapshot | None, frame_size: int, slate_size: int) -> np.
     canvas.text(line, 0, f"STATE: last {n} watched, oldest first{of}", DIM)
     canvas.text(line, COL_YEAR, "year", DIM)
     canvas.text(line, COL_RATING, "rating", DIM)
-    raw = (scaled[len(scaled) - n :].astype(np.float64) + 1) / 2 * (hi - lo) + lo
+    raw = ds.unscale_ratings(scaled[len(scaled) - n :])
     for item, rating in zip(items[len(items) - n :], raw, strict=True):
         line += 1
-        title, year = _title_year(ds.item_table, item)
-        canvas.text(line, COL_TITLE, title, TEXT)
+        title, year, _ = ds.item_text(item)
+        canvas.text(line, COL_TITLE, _frame_title(title), TEXT)
         canvas.text(line, COL_YEAR, year, DIM)
         canvas.text(line, COL_RATING, f"{rating:.1f}", TEXT)
         canvas.bar(line, (rating - lo) / span)
@@ -237,7 +226,7 @@ def render_frame(snap: Snapshot | None, frame_size: int, slate_size: int) -> np.
     canvas.text(line, COL_RATING, "rating", DIM)
     for rank in range(shown):
         line += 1
-        title, year = _title_year(ds.item_table, slate[rank])
+        title, year, _ = ds.item_text(slate[rank])
         hit = bool(hits[rank])
         if hit:
             canvas.band(line, HIT_BAND)
@@ -245,6 +234,6 @@ def render_frame(snap: Snapshot | None, frame_size: int, slate_size: int) -> np.
             canvas.text(line, COL_RATING, f"{float(ratings[rank]):.1f}", HIT_TEXT)
             canvas.bar(line, (float(ratings[rank]) - lo) / span)
         canvas.text(line, 0, f"{rank + 1:>2}", TEXT if hit else DIM)
-        canvas.text(line, COL_TITLE, title, HIT_TEXT if hit else TEXT)
+        canvas.text(line, COL_TITLE, _frame_title(title), HIT_TEXT if hit else TEXT)
         canvas.text(line, COL_YEAR, year, TEXT if hit else DIM)
     return canvas.img

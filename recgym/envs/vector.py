@@ -16,6 +16,7 @@ from recgym.envs.core import StepBatch, check_slate, choose_episode, reset_info
 from recgym.envs.core import step_info as row_step_info
 from recgym.envs.movie_rec import MovieRecEnv
 from recgym.envs.movie_rec_seq import MovieRecSeqEnv
+from recgym.envs.render import Snapshot, render_frame, render_table
 from recgym.errors import ConfigError, check_int
 
 
@@ -315,34 +316,27 @@ class MovieRecVectorEnv(VectorEnv):
         """
         if self.render_mode is None:
             return None
-        from recgym.envs.render import Snapshot, render_frame, render_table
-
+        snaps = [self._snapshot(i) for i in range(self.num_envs)]
         if self.render_mode == "rgb_array":
             t = self._template
-            frames = []
-            for i in range(self.num_envs):
-                snap = None
-                if self._core.episode[i] >= 0:
-                    slot = _SlotView(self, i)
-                    snap = Snapshot(
-                        dataset=slot.dataset,
-                        user_id=slot.user_id,
-                        history=slot.history(),
-                        last=self._last[i],
-                        steps=int(self._elapsed[i]),
-                        reward=None if np.isnan(self._reward[i]) else float(self._reward[i]),
-                        episode_return=float(self._return[i]),
-                        split=self.context.split_name,
-                    )
-                frames.append(render_frame(snap, t.frame_size, t.slate_size))
-            return tuple(frames)
-        out = []
-        for i in range(self.num_envs):
-            if self._core.episode[i] < 0:
-                out.append("No episode yet: call reset().")
-                continue
-            out.append(render_table(_SlotView(self, i), self._last[i]))
-        return tuple(out)
+            return tuple(render_frame(snap, t.frame_size, t.slate_size) for snap in snaps)
+        return tuple(render_table(snap) for snap in snaps)
+
+    def _snapshot(self, i: int) -> Snapshot | None:
+        """What sub-environment ``i`` shows (``None`` before its first reset)."""
+        if self._core.episode[i] < 0:
+            return None
+        ds = self.context.dataset
+        return Snapshot(
+            dataset=ds,
+            user_id=int(ds.user_ids[self._core.user[i]]),
+            history=self._core.history(i),
+            last=self._last[i],
+            steps=int(self._elapsed[i]),
+            reward=None if np.isnan(self._reward[i]) else float(self._reward[i]),
+            episode_return=float(self._return[i]),
+            split=self.context.split_name,
+        )
 
 
 class MovieRecSeqVectorEnv(MovieRecVectorEnv):
@@ -371,15 +365,3 @@ class MovieRecSeqVectorEnv(MovieRecVectorEnv):
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
         """As :class:`MovieRecVectorEnv`."""
         super().__init__(num_envs, **kwargs)
-
-
-class _SlotView:
-    """What :func:`render_table` needs of one slot of a vector env."""
-
-    def __init__(self, envs: MovieRecVectorEnv, i: int) -> None:
-        self.dataset = envs.context.dataset
-        self.user_id = int(self.dataset.user_ids[envs._core.user[i]])
-        self._core, self._i = envs._core, i
-
-    def history(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._core.history(self._i)
