@@ -221,7 +221,7 @@ def _replay_batched(
     users are evaluated. Rows and slates come back in ``users`` order, as :func:`_replay`'s.
     """
     width = policy.batch_size
-    envs = [env] + [_twin(env) for _ in range(min(width, len(users)) - 1)]
+    envs = [env] + [env.sibling() for _ in range(min(width, len(users)) - 1)]
     queue = iter(enumerate(users.tolist()))
     slots: list[tuple[int, _Episode] | None] = [None] * len(envs)
     batch = np.zeros((width, env.observation_space.shape[0]), dtype=np.float32)
@@ -255,19 +255,6 @@ def _replay_batched(
                 start(s)
     bar.close()
     return _results(episodes)
-
-
-def _twin(env: MovieRecEnv) -> MovieRecEnv:
-    """Another environment with ``env``'s configuration, sharing its (read-only) data."""
-    return MovieRecEnv(
-        _context=env.context,
-        frame_size=env.frame_size,
-        slate_size=env.slate_size,
-        reward=env.reward_mode,
-        unrated_reward=env.unrated_reward,
-        allow_repeats=env.allow_repeats,
-        patience=env.patience,
-    )
 
 
 def per_step_names() -> list[str]:

@@ -204,11 +204,12 @@ def test_evaluate_policy_sees_the_episode_statistics_without_warning():
     assert lengths == [4, 4, 4, 4] and len(rewards) == 4
 
 
-def test_batched_evaluation_equals_one_user_at_a_time():
+@pytest.mark.parametrize("settings", [{}, {"hit_discount": 0.5, "patience": 3}])
+def test_batched_evaluation_equals_one_user_at_a_time(settings):
     """Replaying users in lockstep (one action batch a step) changes no number."""
     from agents.policies import EmbeddingMeanPolicy
 
-    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV)
+    env = MovieRecEnv(dataset="synthetic", split="test", **SMALL_ENV, **settings)
 
     class Batched(EmbeddingMeanPolicy):
         batch_size = 4  # fewer slots than users: slots are reused

@@ -288,3 +288,22 @@ def test_scenario_ratings_match_the_log():
     ds = scenario_dataset()
     sl = ds.user_slice(0)
     assert ds.ratings[sl].tolist() == SCENARIO_RATINGS
+
+
+def test_a_sibling_replays_as_a_fresh_env_with_the_same_settings():
+    kw = {"hit_discount": 0.5, "patience": 2, "unrated_reward": -0.1}
+    env = scenario_env(**kw)
+    env.reset(seed=0)
+    env.step(act(3, 20, 21))  # the original is mid-episode; the sibling starts with none
+    twin, fresh = env.sibling(), scenario_env(**kw)
+    assert twin.context is env.context and twin.hit_discount == 0.5
+    with pytest.raises(ResetNeeded):
+        twin.step(act(3, 4, 5))
+    user = int(env.episode_user_ids[1])
+    for e in (twin, fresh):
+        e.reset(options={"user_id": user})
+    for action in (act(3, 6, 20), act(22, 23, 24), act(9, 25, 26)):
+        got, want = twin.step(action), fresh.step(action)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1:4] == want[1:4]
+    assert ids(env, env.history()[0]) == [1, 2, 3]  # the original's episode is untouched

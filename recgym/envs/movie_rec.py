@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import Any
 
@@ -193,15 +194,12 @@ class MovieRecEnv(gym.Env):
         backend: str = "numpy",
         device: str | None = None,
         render_mode: str | None = None,
-        _context: EnvContext | None = None,
         _min_history: int | None = None,
     ) -> None:
         """Validate the configuration and build (or share) the data context. No reset here.
 
         ``_min_history`` is for subclasses (:class:`~recgym.envs.MovieRecSeqEnv`): the
         interactions a user needs before an episode starts, instead of ``frame_size``.
-        ``_context`` reuses another environment's :attr:`context` (its data arguments are then
-        ignored); ``agents.evaluate`` steps several users at once this way.
         """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(
@@ -221,7 +219,7 @@ class MovieRecEnv(gym.Env):
         if not isinstance(allow_repeats, (bool, np.bool_)):
             raise ConfigError(f"allow_repeats={allow_repeats!r} must be True or False.")
         check_int("patience", patience, optional=True)
-        self._ctx = _context or build_context(
+        self._ctx = build_context(
             dataset=dataset,
             data_dir=data_dir,
             split=split,
@@ -277,6 +275,22 @@ class MovieRecEnv(gym.Env):
             patience=self.patience,
             hit_discount=self.hit_discount,
         )
+
+    def sibling(self) -> MovieRecEnv:
+        """Another environment with this one's configuration and data, with no episode yet.
+
+        It shares the read-only :attr:`context` and every setting (reward, ``hit_discount``,
+        patience, a subclass's own such as ``history_size``), so the two replay users side by
+        side exactly as two ``gym.make`` calls with the same arguments would; nothing is
+        loaded or fitted again. ``agents.evaluate`` replays several users at once this way.
+        """
+        twin = copy.copy(self)
+        twin._core = self.make_core(1)
+        twin._row = np.zeros(1, dtype=np.int64)
+        twin._last = None
+        twin._steps, twin._reward, twin._return = 0, None, 0.0
+        twin._np_random, twin._np_random_seed = None, None
+        return twin
 
     # ---------------------------------------------------------------- properties
     @property
