@@ -226,6 +226,7 @@ def pretrain_actor(
     val_env: MovieRecEnv | None = None,
     val_users: int | None = None,
     patience: int = 2,
+    sac_std: float | None = None,
     progress: bool | None = None,
 ) -> PretrainResult:
     """Fit the model's actor to the logged next items (behaviour cloning, see module).
@@ -244,6 +245,10 @@ def pretrain_actor(
         val_env: Validation environment for early stopping (``split="val"``).
         val_users: Evaluate only the first users of ``val_env`` (``None``: all).
         patience: Epochs without a validation gain before stopping.
+        sac_std: For SAC, the standard deviation its policy starts fine-tuning with: the
+            log-std head, which the cross-entropy does not train, is set to this constant
+            (``None``: left as it is, 1 at initialisation, which would drown the cloned mean
+            in noise).
         progress: Show a progress bar (``None``: only on a terminal).
 
     Returns:
@@ -305,6 +310,14 @@ def pretrain_actor(
             anchor.log_scale.fill_(best_state[1])
     if getattr(model, "actor_target", None) is not None:
         model.actor_target.load_state_dict(model.actor.state_dict())
+    if (
+        isinstance(model, SAC)
+        and sac_std is not None
+        and isinstance(model.actor.log_std, nn.Linear)
+    ):
+        with torch.no_grad():
+            model.actor.log_std.weight.zero_()
+            model.actor.log_std.bias.fill_(math.log(sac_std))
     model.policy.set_training_mode(False)
     result.seconds = time.perf_counter() - start
     return result

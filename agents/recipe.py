@@ -18,6 +18,7 @@ settings are :class:`agents.config.AnchorSettings`.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ import torch
 
 from agents.anchor import BCAnchor, PretrainResult, pretrain_actor, warm_up_critic
 from agents.config import AnchorSettings
+from agents.factory import ANCHORED_NOISE
 from agents.offline import fill_replay_buffer, logged_transitions
 from agents.threads import single_blas_thread
 from recgym.envs import MovieRecEnv
@@ -112,6 +114,7 @@ def prepare_anchored(
             val_env=val_env,
             val_users=settings.val_users,
             patience=settings.bc_patience,
+            sac_std=ANCHORED_NOISE / math.sqrt(model.action_space.shape[0]),
             progress=progress,
         )
         seconds["bc"] = time.perf_counter() - start

@@ -86,6 +86,14 @@ def test_behaviour_cloning_learns_the_planted_rule(planted):
     assert before < 0.6 and after >= 0.95
 
 
+def test_cloned_sac_starts_with_the_given_exploration_noise(planted):
+    model, anchor = anchored(planted, "sac")
+    pretrain_actor(model, anchor, epochs=1, sac_std=0.05, progress=False)
+    obs = torch.as_tensor(anchor.transitions.observations[:20])
+    _, log_std, _ = model.actor.get_action_dist_params(obs)
+    torch.testing.assert_close(log_std.exp(), torch.full_like(log_std, 0.05))
+
+
 def test_early_stopping_keeps_the_best_validation_epoch(planted):
     model, anchor = anchored(planted)
     result = pretrain_actor(model, anchor, epochs=6, val_env=planted["val"], patience=1,
