@@ -1,29 +1,34 @@
 r"""Tuning of the anchored recipe on VALIDATION users (Optuna), written to ``tuning.md``.
 
-Two studies, in order, both scored on the validation users only (test users are never read):
+Two studies, both scored on the validation users only (test users are never read):
 
-1. **Space** (a grid): the action space and the state encoder, with behaviour cloning alone
-   (the anchor, :func:`agents.anchor.pretrain_actor`): embedding method x dimension x encoder.
-   Each cell is scored by the validation NDCG@10 of its best epoch.
+1. **Space** (grids of behaviour cloning alone, the anchor of
+   :func:`agents.anchor.pretrain_actor`, TD3's actor, scored by the validation NDCG@10 of the
+   best epoch): (a) embedding method x dimension, with the MLP on MovieRec-v0's frame; then
+   (b) at the best of (a), state encoder (MLP, GRU, self-attention) x state: the 10-item frame
+   of ``MovieRec-v0`` or the ``--histories`` of ``MovieRecSeq-v0`` (the last 50 items, masked).
 2. **Fine-tuning** (Optuna's TPE sampler, ``--trials`` per algorithm): on the best space of
-   study 1, each trial takes the behaviour-cloned actor (cloned once per seed and reused), warms
-   up the critic, fine-tunes online for ``--timesteps`` steps and is scored by the validation
-   NDCG@10 of the plain decode and of Wolpertinger re-ranking at each ``--ks``; the trial's
-   score is the best of those, and the ``K`` that gave it is recorded. Searched: the actor loss
-   (``td3bc`` or ``awr``), the critic weight lambda, AWR's temperature, gamma, the reward's
-   ``hit_discount``, the exploration noise (DDPG/TD3; SAC's entropy coefficient), the critic
-   warm-up steps and the actor's learning rate.
+   study 1, each trial starts from the behaviour-cloned actor (cloned once per algorithm and
+   reused), warms up the critic, fine-tunes online for ``--timesteps`` steps and is scored by
+   the validation NDCG@10 of the plain decode and of Wolpertinger re-ranking at each ``--ks``;
+   the trial's score is the best of those, and the decode that gave it is recorded. Searched:
+   the actor loss (``td3bc`` or ``awr``), the critic weight lambda, AWR's temperature, gamma,
+   the reward's ``hit_discount``, the exploration noise (its norm: DDPG/TD3's Gaussian noise,
+   SAC's initial standard deviation), SAC's entropy coefficient, the critic warm-up steps and
+   the actor's learning rate. The cloned actor itself (no fine-tuning) is each algorithm's
+   reference row.
 
-Output: ``<out>/<dataset>/tuning.json`` (every run) and ``tuning.md`` (tables, the best
-configuration per algorithm, the machine and the command). Rerun::
+Output: ``<out>/<dataset>/tuning.json`` (every run; a later run with other ``--algos`` adds its
+studies to the file's) and ``tuning.md`` (tables, machine, the commands). Rerun::
 
-    python -m benchmarks.tune --dataset ml-latest-small --algos ddpg td3 sac --trials 12
+    python -m benchmarks.tune --dataset ml-latest-small --algos td3 ddpg sac --trials 8
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -37,11 +42,11 @@ from benchmarks.common import default_data_dir, machine, md_table, parse_args, s
 
 @dataclass
 class Args:
-    """Tune the anchored recipe on validation users (space grid, then Optuna per algorithm)."""
+    """Tune the anchored recipe on validation users (space grids, then Optuna per algorithm)."""
 
     dataset: str = field(default="ml-latest-small", metadata={"help": "dataset name"})
     split_strategy: str = field(default="user", metadata={"help": "user or temporal"})
-    algos: list[str] = field(default_factory=lambda: ["ddpg", "td3", "sac"],
+    algos: list[str] = field(default_factory=lambda: ["td3", "ddpg", "sac"],
                              metadata={"help": "algorithms of the fine-tuning study"})  # fmt: skip
     embeddings: list[str] = field(default_factory=lambda: ["implicit", "svd"],
                                   metadata={"help": "embedding methods (space study)"})  # fmt: skip
@@ -49,14 +54,19 @@ class Args:
                             metadata={"help": "embedding dimensions (space study)"})  # fmt: skip
     encoders: list[str] = field(default_factory=lambda: ["mlp", "gru", "attention"],
                                 metadata={"help": "state encoders (space study)"})  # fmt: skip
+    histories: list[int] = field(default_factory=lambda: [0, 50],
+                                 metadata={"help": "state: 0 = MovieRec-v0's frame, N = "
+                                           "MovieRecSeq-v0 with history_size N"})  # fmt: skip
     bc_epochs: int = field(default=6, metadata={"help": "most behaviour-cloning epochs"})
-    trials: int = field(default=12, metadata={"help": "Optuna trials per algorithm"})
+    trials: int = field(default=8, metadata={"help": "Optuna trials per algorithm"})
     timesteps: int = field(default=10_000, metadata={"help": "online steps per trial"})
     n_envs: int = field(default=4, metadata={"help": "parallel users while fine-tuning"})
-    ks: list[int] = field(default_factory=lambda: [20, 50, 100],
+    ks: list[int] = field(default_factory=lambda: [10, 20, 50],
                           metadata={"help": "Wolpertinger candidate counts scored"})  # fmt: skip
+    warmups: list[int] = field(default_factory=lambda: [0, 2000, 5000],
+                               metadata={"help": "critic warm-up steps searched"})  # fmt: skip
     seed: int = field(default=0, metadata={"help": "seed of every run"})
-    skip_space: bool = field(default=False, metadata={"help": "reuse the space study's result"})
+    skip_space: bool = field(default=False, metadata={"help": "reuse the saved space study"})
     space: str | None = field(
         default=None, metadata={"help": "fix the space as JSON, e.g. '{\"embedding\": ...}'"}
     )
@@ -65,8 +75,16 @@ class Args:
     data_dir: str | None = field(default=None, metadata={"help": "where the dataset is"})
 
 
+SPACE_KEYS = ("embedding", "dim", "encoder", "history")
+
+
+def env_id(space: dict[str, Any]) -> str:
+    """``MovieRec-v0`` for the frame, ``MovieRecSeq-v0`` for a history."""
+    return "MovieRecSeq-v0" if space.get("history") else "MovieRec-v0"
+
+
 def env_kwargs(args: Args, space: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """Environment arguments of a space (embedding, dimension) and this dataset."""
+    """Environment arguments of a space and this dataset."""
     kw = {
         "dataset": args.dataset,
         "split_strategy": args.split_strategy,
@@ -74,6 +92,8 @@ def env_kwargs(args: Args, space: dict[str, Any], **extra: Any) -> dict[str, Any
         "embedding_dim": space["dim"],
         **extra,
     }
+    if space.get("history"):
+        kw["history_size"] = space["history"]
     data_dir = args.data_dir or default_data_dir()
     if data_dir:
         kw["data_dir"] = data_dir
@@ -88,7 +108,10 @@ def policy_kwargs(space: dict[str, Any]) -> dict[str, Any]:
     encoder = ENCODERS[space["encoder"]]
     if encoder is not None:
         kwargs["features_extractor_class"] = encoder
-        kwargs["features_extractor_kwargs"] = {"embedding_dim": space["dim"]}
+        kwargs["features_extractor_kwargs"] = {
+            "embedding_dim": space["dim"],
+            "layout": "history" if space.get("history") else "frame",
+        }
     return kwargs
 
 
@@ -108,55 +131,73 @@ class Spaces:
         from agents.anchor import BCAnchor
         from agents.offline import logged_transitions
 
-        key = json.dumps({k: space[k] for k in ("embedding", "dim")}, sort_keys=True)
+        key = json.dumps({k: space.get(k) for k in ("embedding", "dim", "history")})
         if key not in self._envs:
             self._envs.clear()
             kw = env_kwargs(self.args, space)
-            train = gym.make("MovieRec-v0", split="train", **kw).unwrapped
-            val = gym.make("MovieRec-v0", split="val", **kw).unwrapped
+            train = gym.make(env_id(space), split="train", **kw).unwrapped
+            val = gym.make(env_id(space), split="val", **kw).unwrapped
             transitions = logged_transitions(train, progress=False)
             self._envs[key] = (train, val, BCAnchor(train, transitions, seed=self.args.seed))
         return self._envs[key]
 
-    def behaviour_clone(self, space: dict[str, Any], algo: str) -> tuple[dict, Any]:
-        """Clone the actor of ``algo`` in ``space``; cached: ``(state of model, result)``."""
-        from agents import make_agent
+    def behaviour_clone(self, space: dict[str, Any], algo: str) -> tuple[dict, dict]:
+        """Clone the actor of ``algo`` in ``space``: ``(state, record)``, cached.
+
+        The record holds the validation NDCG per epoch and the kept actor's validation NDCG
+        and return.
+        """
+        from agents import evaluate, make_agent
         from agents.anchor import pretrain_actor
+        from agents.policies import AgentPolicy
 
         key = json.dumps({**space, "algo": algo}, sort_keys=True)
         if key not in self._bc:
+            start = time.perf_counter()
             train, val, anchor = self.envs(space)
             anchor.rng = np.random.default_rng(self.args.seed)
             model = make_agent(algo, train, recipe="anchored", seed=self.args.seed,
                                device="auto", policy_kwargs=policy_kwargs(space))  # fmt: skip
             result = pretrain_actor(model, anchor, epochs=self.args.bc_epochs, val_env=val,
                                     progress=False)  # fmt: skip
+            kept = evaluate(AgentPolicy(model), val, progress=False).summary
             state = {
                 "actor": copy.deepcopy(model.actor.state_dict()),
                 "log_scale": float(anchor.log_scale.item()),
             }
-            self._bc[key] = (state, result)
+            record = {
+                **space,
+                "val_ndcg": kept["ndcg"][0],
+                "val_return": kept["return"][0],
+                "curve": result.val_ndcg,
+                "best_epoch": result.best_epoch,
+                "seconds": time.perf_counter() - start,
+            }
+            self._bc[key] = (state, record)
         return self._bc[key]
 
 
 def space_study(args: Args, spaces: Spaces) -> list[dict[str, Any]]:
-    """Study 1: behaviour cloning in every (embedding, dim, encoder) cell, TD3's actor."""
+    """Study 1: (a) embedding x dim, frame and MLP; (b) encoder x state at the best of (a)."""
     records = []
+
+    def run(space: dict[str, Any], stage: str) -> None:
+        _, record = spaces.behaviour_clone(space, "td3")
+        record = {**record, "stage": stage}
+        print(json.dumps(record), flush=True)
+        records.append(record)
+
     for embedding in args.embeddings:
         for dim in args.dims:
-            for encoder in args.encoders:
-                space = {"embedding": embedding, "dim": dim, "encoder": encoder}
-                start = time.perf_counter()
-                _, result = spaces.behaviour_clone(space, "td3")
-                record = {
-                    **space,
-                    "val_ndcg": max(result.val_ndcg),
-                    "curve": result.val_ndcg,
-                    "best_epoch": result.best_epoch,
-                    "seconds": time.perf_counter() - start,
-                }
-                print(json.dumps(record), flush=True)
-                records.append(record)
+            run({"embedding": embedding, "dim": dim, "encoder": "mlp", "history": 0}, "a")
+    best = max(records, key=lambda r: r["val_ndcg"])
+    for history in args.histories:
+        for encoder in args.encoders:
+            space = {"embedding": best["embedding"], "dim": best["dim"], "encoder": encoder,
+                     "history": history}  # fmt: skip
+            if any(all(r[k] == space[k] for k in SPACE_KEYS) for r in records):
+                continue  # the MLP on the frame ran in (a)
+            run(space, "b")
     return records
 
 
@@ -176,30 +217,32 @@ def fine_tune_trial(
     start = time.perf_counter()
     train, val, anchor = spaces.envs(space)
     state, _ = spaces.behaviour_clone(space, algo)
-    dim = space["dim"]
+    sigma = params["noise"] / math.sqrt(space["dim"])  # noise of norm ~params["noise"]
     hyper: dict[str, Any] = {
         "gamma": params["gamma"],
-        "learning_starts": 0,
         "policy_kwargs": policy_kwargs(space),
         "critic_weight": params["critic_weight"],
         "actor_loss": params["actor_loss"],
         "awr_temperature": params.get("awr_temperature", 1.0),
         "actor_learning_rate": params["actor_lr"],
     }
+    dim = space["dim"]
     if algo in ("ddpg", "td3"):
-        sigma = params["noise"] / np.sqrt(dim)  # noise of norm ~params["noise"]
         hyper["action_noise"] = NormalActionNoise(np.zeros(dim), sigma * np.ones(dim))
     if algo == "td3":
-        hyper["target_policy_noise"] = params["noise"] / np.sqrt(dim)
-        hyper["target_noise_clip"] = 2.5 * params["noise"] / np.sqrt(dim)
+        hyper.update(target_policy_noise=sigma, target_noise_clip=2.5 * sigma)
     if algo == "sac":
         hyper["ent_coef"] = params["ent_coef"]
     kw = env_kwargs(args, space, hit_discount=params["hit_discount"])
-    env = make_env("MovieRec-v0", n_envs=args.n_envs, **kw)
+    env = make_env(env_id(space), n_envs=args.n_envs, **kw)
     model = make_agent(algo, env, recipe="anchored", seed=args.seed, device="auto", **hyper)
     model.actor.load_state_dict(state["actor"])
     if getattr(model, "actor_target", None) is not None:
         model.actor_target.load_state_dict(state["actor"])
+    if algo == "sac":  # the cloned mean, with exploration noise of the trial's norm
+        with torch.no_grad():
+            model.actor.log_std.weight.zero_()
+            model.actor.log_std.bias.fill_(math.log(sigma))
     anchor.rng = np.random.default_rng(args.seed)
     with torch.no_grad():
         anchor.log_scale.fill_(state["log_scale"])
@@ -224,74 +267,76 @@ def fine_tune_trial(
     }
 
 
-def suggest(trial: Any, algo: str) -> dict[str, Any]:
+def suggest(trial: Any, algo: str, warmups: list[int]) -> dict[str, Any]:
     """The fine-tuning search space (see the module docstring)."""
     params: dict[str, Any] = {
         "actor_loss": trial.suggest_categorical("actor_loss", ["td3bc", "awr"]),
         "critic_weight": trial.suggest_float("critic_weight", 0.05, 10.0, log=True),
         "gamma": trial.suggest_categorical("gamma", [0.0, 0.5, 0.9]),
         "hit_discount": trial.suggest_categorical("hit_discount", [1.0, 0.9, 0.7]),
-        "warmup_steps": trial.suggest_categorical("warmup_steps", [0, 2000, 5000]),
+        "warmup_steps": trial.suggest_categorical("warmup_steps", warmups),
         "actor_lr": trial.suggest_float("actor_lr", 1e-5, 1e-3, log=True),
+        "noise": trial.suggest_float("noise", 0.05, 0.5, log=True),
     }
     if params["actor_loss"] == "awr":
         params["awr_temperature"] = trial.suggest_float("awr_temperature", 0.3, 3.0, log=True)
-    if algo in ("ddpg", "td3"):
-        params["noise"] = trial.suggest_float("noise", 0.05, 0.5, log=True)
-    else:
+    if algo == "sac":
         params["ent_coef"] = trial.suggest_float("ent_coef", 1e-4, 0.05, log=True)
     return params
 
 
-def markdown(args: Args, space_records: list[dict], trials: list[dict], wall: float) -> str:
-    """``tuning.md``."""
+def markdown(data: dict[str, Any]) -> str:
+    """``tuning.md`` from ``tuning.json``'s content."""
+    args = data["args"]
     lines = [
-        f"# Tuning of the anchored recipe, {args.dataset} ({args.split_strategy} split)",
+        f"# Tuning of the anchored recipe, {args['dataset']} ({args['split_strategy']} split)",
         "",
-        f"{stamp()}, {machine()}. Wall time {wall / 60:.0f} min. Validation users only; seed "
-        f"{args.seed}. Written by `python -m benchmarks.tune " + " ".join(sys.argv[1:]) + "`.",
+        f"Validation users only; seed {args['seed']}; {args['timesteps']:,} online steps per "
+        "fine-tuning trial. Written by `python -m benchmarks.tune`; its runs:",
+        "",
+        *[f"* {run}" for run in data["runs"]],
         "",
     ]
-    if space_records:
-        rows = sorted(space_records, key=lambda r: -r["val_ndcg"])
+    space = data.get("space", [])
+    if space:
+        header = ["stage", "embedding", "dim", "encoder", "state", "val NDCG@10",
+                  "val return", "NDCG per epoch", "s"]  # fmt: skip
+        rows = [
+            [r["stage"], r["embedding"], r["dim"], r["encoder"],
+             f"history {r['history']}" if r["history"] else "frame 10", f"{r['val_ndcg']:.4f}",
+             f"{r['val_return']:.3f}", " ".join(f"{v:.4f}" for v in r["curve"]),
+             f"{r['seconds']:.0f}"]
+            for r in sorted(space, key=lambda r: (r["stage"], -r["val_ndcg"]))
+        ]  # fmt: skip
+        chosen = data["chosen_space"]
         lines += [
             "## 1. Space: behaviour cloning alone (TD3's actor)",
             "",
-            md_table(
-                ["embedding", "dim", "encoder", "val NDCG@10 (best epoch)", "per epoch", "s"],
-                [
-                    [
-                        r["embedding"],
-                        r["dim"],
-                        r["encoder"],
-                        f"{r['val_ndcg']:.4f}",
-                        " ".join(f"{v:.4f}" for v in r["curve"]),
-                        f"{r['seconds']:.0f}",
-                    ]
-                    for r in rows
-                ],
-            ),  # fmt: skip
+            md_table(header, rows),
+            "",
+            f"Chosen: `{json.dumps(chosen)}`.",
             "",
         ]
-    for algo in args.algos:
-        runs = sorted((t for t in trials if t["algo"] == algo), key=lambda t: -t["score"])
-        if not runs:
-            continue
-        keys = [k for k in runs[0] if k not in ("algo", "val_ndcg", "val_return", "best",
-                                                "score", "seconds")]  # fmt: skip
-        rows = []
+    for algo, study in data.get("studies", {}).items():
+        runs = sorted(study["trials"], key=lambda t: -t["score"])
+        keys = ["actor_loss", "critic_weight", "awr_temperature", "gamma", "hit_discount",
+                "warmup_steps", "actor_lr", "noise", "ent_coef"]  # fmt: skip
+        keys = [k for k in keys if any(k in t for t in runs)]
+        ks = [n for n in runs[0]["val_ndcg"] if n != "plain"] if runs else []
+        bc = study["bc"]
+        rows = [["bc (no fine-tuning)", f"{bc['val_ndcg']:.4f}", "", f"{bc['val_return']:.3f}"]
+                + [""] * len(ks) + [""] * len(keys)]  # fmt: skip
         for t in runs:
             rows.append(
-                [f"{t['score']:.4f}", t["best"], f"{t['val_ndcg']['plain']:.4f}",
-                 f"{t['val_return'][t['best']]:.3f}"]
+                [t["best"], f"{t['val_ndcg']['plain']:.4f}", f"{t['score']:.4f}",
+                 f"{t['val_return']['plain']:.3f}"]
+                + [f"{t['val_ndcg'][n]:.4f}" for n in ks]
                 + [_fmt(t.get(k)) for k in keys]
             )  # fmt: skip
-        lines += [
-            f"## 2. Fine-tuning: {algo}",
-            "",
-            md_table(["val NDCG@10", "decode", "plain", "val return", *keys], rows),
-            "",
-        ]
+        header = ["best decode", "plain NDCG@10", "best NDCG@10", "plain return",
+                  *[f"{n} NDCG" for n in ks], *keys]  # fmt: skip
+        lines += [f"## 2. Fine-tuning: {algo}", "", md_table(header, rows), ""]
+    lines += [f"Machine: {data['machine']}."]
     return "\n".join(lines)
 
 
@@ -302,7 +347,7 @@ def _fmt(v: Any) -> str:
 
 
 def main(args: Args) -> Path:
-    """Run both studies, write tuning.json and tuning.md; return the folder."""
+    """Run the studies, update tuning.json, rewrite tuning.md; return the folder."""
     import optuna
     import torch
 
@@ -311,41 +356,43 @@ def main(args: Args) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.split_strategy == "user" else f"-{args.split_strategy}"
     json_path = folder / f"tuning{suffix}.json"
+    data = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
     start = time.perf_counter()
     spaces = Spaces(args)
-    previous = json.loads(json_path.read_text()) if json_path.exists() else {}
     if args.space:
-        space_records = previous.get("space", [])
-        space = json.loads(args.space)
-    elif args.skip_space and previous.get("space"):
-        space_records = previous["space"]
-        best = max(space_records, key=lambda r: r["val_ndcg"])
-        space = {k: best[k] for k in ("embedding", "dim", "encoder")}
+        space = {"history": 0, **json.loads(args.space)}
+    elif args.skip_space and data.get("space"):
+        space = data["chosen_space"]
     else:
-        space_records = space_study(args, spaces)
-        best = max(space_records, key=lambda r: r["val_ndcg"])
-        space = {k: best[k] for k in ("embedding", "dim", "encoder")}
+        data["space"] = space_study(args, spaces)
+        best = max(data["space"], key=lambda r: r["val_ndcg"])
+        space = {k: best[k] for k in SPACE_KEYS}
+    data["chosen_space"] = space
     print(f"space: {space}", flush=True)
-    trials: list[dict[str, Any]] = []
+    studies = data.setdefault("studies", {})
     for algo in args.algos:
+        trials: list[dict[str, Any]] = []
         sampler = optuna.samplers.TPESampler(seed=args.seed)
         study = optuna.create_study(direction="maximize", sampler=sampler)
 
-        def objective(trial: Any, algo: str = algo) -> float:
-            record = fine_tune_trial(args, spaces, space, algo, suggest(trial, algo))
+        def objective(trial: Any, algo: str = algo, trials: list = trials) -> float:
+            params = suggest(trial, algo, args.warmups)
+            record = fine_tune_trial(args, spaces, space, algo, params)
             print(json.dumps(record), flush=True)
             trials.append(record)
             return record["score"]
 
         study.optimize(objective, n_trials=args.trials)
+        studies[algo] = {"bc": spaces.behaviour_clone(space, algo)[1], "trials": trials,
+                         "space": space}  # fmt: skip
     wall = time.perf_counter() - start
-    json_path.write_text(
-        json.dumps(
-            {"args": asdict(args), "space": space_records, "chosen_space": space, "trials": trials},
-            indent=1,
-        )  # fmt: skip
+    data["args"] = asdict(args)
+    data["machine"] = machine()
+    data["runs"].append(
+        f"{stamp()}: `python -m benchmarks.tune {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min)"
     )
-    (folder / f"tuning{suffix}.md").write_text(markdown(args, space_records, trials, wall) + "\n")
+    json_path.write_text(json.dumps(data, indent=1))
+    (folder / f"tuning{suffix}.md").write_text(markdown(data) + "\n")
     return folder
 
 
