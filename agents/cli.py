@@ -12,10 +12,12 @@ Progress goes to standard error: a bar on a terminal, plain log lines otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -500,49 +502,43 @@ def _evaluate_and_show(
 
 def results_text(results: list, split: str, width: int | None = None) -> str:
     """The evaluation table for the terminal: as many columns as fit (see module docs)."""
+    from agents.tables import metric_labels, slate_size
     from recgym.text_table import format_table, table_width, terminal_width
 
     width = terminal_width() if width is None else width
-    k = results[0].k
     n = results[0].n_users
     title = f"{split.capitalize()} users ({n}), full ranking: mean ±95% CI over users"
-    metrics = [
-        ("ndcg", f"NDCG@{k}"),
-        ("hr", f"HR@{k}"),
-        ("mrr", f"MRR@{k}"),
-        ("precision", f"P@{k}"),
-        ("return", "return"),
-    ]
-    every = [m for m, _ in metrics]
+    labels = metric_labels(slate_size(r.k for r in results))
     layouts = [  # (metrics shown with their CI, show coverage and novelty)
-        (every, True),
+        (list(labels), True),
         (["ndcg", "hr"], True),
         (["ndcg", "hr"], False),
         ([], True),
         ([], False),
     ]
     for with_ci, extras in layouts:
-        header, rows = _results_cells(results, metrics, set(with_ci), extras)
+        header, rows = _results_cells(results, labels, set(with_ci), extras)
         widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
         if table_width(widths) <= width:
             break
-    note = "" if with_ci == every and extras else "(more columns and digits in the saved files)"
+    everything = with_ci == layouts[0][0] and extras
+    note = "" if everything else "(more columns and digits in the saved files)"
     right = range(1, len(header))
     return format_table(title, header, rows, width=width, shrink=[0], right=right, note=note)
 
 
-def _results_cells(results, metrics, with_ci: set[str], extras: bool):
-    header = ["policy"] + [label for _, label in metrics] + (["coverage", "novelty"] * extras)
+def _results_cells(results, labels: dict[str, str], with_ci: set[str], extras: bool):
+    from math import nan
+
+    from agents.tables import ci_cell
+
+    header = ["policy", *labels.values()] + (["coverage", "novelty"] * extras)
     rows = []
     for r in results:
         cells = [r.policy]
-        for key, _ in metrics:
-            m, lo, hi = r.summary[key]
-            digits = 2 if key == "return" else 4
-            cell = f"{m:.{digits}f}"
-            if key in with_ci and hi == hi:
-                cell += f" ±{(hi - lo) / 2:.{digits}f}"
-            cells.append(cell)
+        for key in labels:
+            m, lo, hi = r.summary[key] if key in with_ci else (r.summary[key][0], nan, nan)
+            cells.append(ci_cell(m, lo, hi, digits=2 if key == "return" else 4, sep=" ±"))
         if extras:
             cells += [f"{r.coverage:.3f}", f"{r.novelty:.2f}"]
         rows.append(cells)
@@ -562,15 +558,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     run.check_compatible(model, env)
     state = user_state(env, args.user, as_of)
     items, scores = recommend(model, env, state, args.k, config.wolpertinger_k)
-    table = env.dataset.item_table
     lo, hi = env.dataset.rating_range
     rows = []
     f = env.frame_size
     for item, rating, ts in zip(
         state.items[-f:], state.ratings[-f:], state.timestamps[-f:], strict=True
     ):
-        title, year, genres = _movie(table, item)
-        rows.append([format_day(ts), title, year, genres, f"{float(rating):.1f}"])
+        rows.append([format_day(ts), *env.dataset.item_text(item), f"{float(rating):.1f}"])
     print(
         format_table(
             f"User {args.user}, {state.describe()}: the agent's state, their last {len(rows)} of "
@@ -587,8 +581,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         config.wolpertinger_k
     )
     for rank, (item, score) in enumerate(zip(items, scores, strict=True), 1):
-        title, year, genres = _movie(table, item)
-        rows.append([str(rank), title, year, genres, f"{score:.3f}"])
+        rows.append([str(rank), *env.dataset.item_text(item), f"{score:.3f}"])
     print(
         format_table(
             f"Top {args.k} for user {args.user} ({config.algo}{ranking}, {state.describe()}), "
@@ -602,22 +595,43 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _movie(table, item: int) -> tuple[str, str, str]:
-    t = table.iloc[int(item)]
-    year = "" if t["year"] is None or str(t["year"]) == "<NA>" else str(t["year"])
-    return str(t["title"]), year, str(t["genres"]).replace("|", ", ")
-
-
 # --------------------------------------------------------------------------------- main
-def _configure_logging() -> None:
-    """Progress lines of the ``agents`` logger go to standard error, with the time."""
-    log = logging.getLogger("agents")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+class _StatusFormatter(logging.Formatter):
+    """A status line as the library wrote it; a warning says that it is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"warning: {text}" if record.levelno >= logging.WARNING else text
+
+
+@contextlib.contextmanager
+def _terminal_logging() -> Iterator[None]:
+    """While a command runs, the library's messages reach the user.
+
+    The ``agents`` logger's status lines (what a run did, where its files are) go to standard
+    output as they are, beside the tables; ``agents.progress`` lines (training and evaluation
+    progress without a bar) go to standard error with the time. Restored afterwards.
+    """
+    status = logging.StreamHandler(sys.stdout)
+    status.setFormatter(_StatusFormatter())
+    progress = logging.StreamHandler(sys.stderr)
+    progress.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    loggers = [
+        (logging.getLogger("agents"), status),
+        (logging.getLogger("agents.progress"), progress),
+    ]
+    saved = [(log.level, log.propagate) for log, _ in loggers]
+    for log, handler in loggers:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+    try:
+        yield
+    finally:
+        for (log, handler), (level, propagate) in zip(loggers, saved, strict=True):
+            log.removeHandler(handler)
+            log.setLevel(level)
+            log.propagate = propagate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -628,9 +642,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return data_main(argv)
     args = build_parser().parse_args(argv)
-    _configure_logging()
     try:
-        return args.func(args)
+        with _terminal_logging():
+            return args.func(args)
     except KeyboardInterrupt:
         print("recgym: interrupted", file=sys.stderr)
         return 130

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,30 @@ def real_data_dir() -> Path | None:
         if part and (Path(part) / "ml-latest-small" / "ratings.csv").is_file():
             return Path(part)
     return None
+
+
+@contextlib.contextmanager
+def agents_log() -> Iterator[list[str]]:
+    """The status lines the ``agents`` logger reports inside the block (progress lines apart).
+
+    For module-scoped fixtures, where pytest's function-scoped ``caplog`` is not available.
+    """
+    lines: list[str] = []
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name == "agents":
+                lines.append(record.getMessage())
+
+    log = logging.getLogger("agents")
+    handler, level = Lines(logging.INFO), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:
