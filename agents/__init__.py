@@ -4,6 +4,10 @@ This package needs the ``agents`` extra (torch, stable-baselines3): ``pip instal
 'recgym[agents]'``. The environment library, ``recgym``, never imports it. Names are imported
 on first use (``from agents import make_agent`` loads torch then, ``import agents`` does not),
 so the ``recgym`` command (:mod:`agents.cli`) starts fast and ``recgym data`` needs no torch.
+
+Nothing here prints: what a run did goes to the ``agents`` logger, progress lines shown where
+there is no progress bar to ``agents.progress`` (``logging.getLogger("agents")`` routes or
+silences both; the ``recgym`` command shows them).
 """
 
 from __future__ import annotations

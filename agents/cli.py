@@ -145,38 +145,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _command(sub, name: str, summary: str, description: str, examples: str):
-    return sub.add_parser(
+#: command -> its description and examples ('recgym COMMAND --help')
+HELP_TEXTS = {
+    "train": (TRAIN_DESCRIPTION, TRAIN_EXAMPLES),
+    "evaluate": (EVALUATE_DESCRIPTION, EVALUATE_EXAMPLES),
+    "recommend": (RECOMMEND_DESCRIPTION, RECOMMEND_EXAMPLES),
+}
+
+
+def _command(sub, name: str, summary: str, func) -> argparse.ArgumentParser:
+    """The parser of command ``name``, which runs ``func(args)``."""
+    description, examples = HELP_TEXTS[name]
+    p = sub.add_parser(
         name, help=summary, description=description, epilog=examples, formatter_class=HelpFormatter
     )
+    p.set_defaults(func=func)
+    return p
+
+
+def _run_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="a run folder made by 'recgym train'")
+
+
+def _baselines_option(p: argparse.ArgumentParser, what: str = "") -> None:
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=BASELINES,
+        metavar="NAME",
+        default=list(BASELINES),
+        help=f"{what}of: {', '.join(BASELINES)}; none: --baselines alone (default: all)",
+    )
+
+
+def _flag(p: argparse.ArgumentParser, name: str, text: str) -> None:
+    """An option that is off unless given."""
+    p.add_argument(name, action="store_true", help=f"{text} (default: off)")
+
+
+#: The options of train, evaluate and recommend that override environment arguments
+ENV_OPTIONS: dict[str, dict[str, Any]] = {
+    "--dataset": {"metavar": "NAME", "help": "MovieLens name or 'synthetic' (default: the id's)"},
+    "--data-dir": {
+        "metavar": "DIR",
+        "help": "folder holding the dataset (default: $RECGYM_DATA_DIR, then the user cache)",
+    },
+    "--embedding-dim": {
+        "type": int,
+        "metavar": "N",
+        "help": "embedding dimension (default: the run's, or 32)",
+    },
+}
 
 
 def _env_options(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument(
-        "--dataset", metavar="NAME", help="MovieLens name or 'synthetic' (default: the id's)"
-    )
-    sp.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="folder holding the dataset (default: $RECGYM_DATA_DIR, then the user cache)",
-    )
-    sp.add_argument(
-        "--embedding-dim",
-        type=int,
-        metavar="N",
-        help="embedding dimension (default: the run's, or 32)",
-    )
+    for flag, options in ENV_OPTIONS.items():
+        sp.add_argument(flag, **options)
 
 
 def _train_parser(sub) -> None:
     d = DEFAULTS
-    t = _command(
-        sub,
-        "train",
-        "train an agent, then evaluate it next to baselines",
-        TRAIN_DESCRIPTION,
-        TRAIN_EXAMPLES,
-    )
+    t = _command(sub, "train", "train an agent, then evaluate it next to baselines", cmd_train)
     t.add_argument(
         "--config",
         metavar="FILE",
@@ -259,14 +288,8 @@ def _train_parser(sub) -> None:
         f"nearest movies by the critic; 0: off (default: {d.wolpertinger_k})",
     )
     t.add_argument("--out", metavar="DIR", help="run folder (default: runs/ENV__ALGO__SEED__TIME)")
-    t.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its newest checkpoint (default: off)",
-    )
-    t.add_argument(
-        "--no-eval", action="store_true", help="skip the final evaluation (default: off)"
-    )
+    _flag(t, "--resume", "continue the run in --out from its newest checkpoint")
+    _flag(t, "--no-eval", "skip the final evaluation")
     t.add_argument(
         "--test-users",
         "--eval-users",
@@ -275,27 +298,12 @@ def _train_parser(sub) -> None:
         dest="test_users",
         help="final evaluation on the first N test users only (default: all)",
     )
-    t.add_argument(
-        "--baselines",
-        nargs="*",
-        choices=BASELINES,
-        metavar="NAME",
-        default=list(BASELINES),
-        help=f"baselines in the final table, of: {', '.join(BASELINES)}; none: "
-        "--baselines alone (default: all)",
-    )
-    t.set_defaults(func=cmd_train)
+    _baselines_option(t, "baselines in the final table, ")
 
 
 def _evaluate_parser(sub) -> None:
-    e = _command(
-        sub,
-        "evaluate",
-        "evaluate a saved run next to baselines",
-        EVALUATE_DESCRIPTION,
-        EVALUATE_EXAMPLES,
-    )
-    e.add_argument("run_dir", metavar="RUN", help="a run folder made by 'recgym train'")
+    e = _command(sub, "evaluate", "evaluate a saved run next to baselines", cmd_evaluate)
+    _run_argument(e)
     e.add_argument(
         "--split",
         default="test",
@@ -308,30 +316,16 @@ def _evaluate_parser(sub) -> None:
         metavar="N",
         help="only the first N users of the split (default: all)",
     )
-    e.add_argument(
-        "--baselines",
-        nargs="*",
-        choices=BASELINES,
-        metavar="NAME",
-        default=list(BASELINES),
-        help=f"of: {', '.join(BASELINES)}; none: --baselines alone (default: all)",
-    )
+    _baselines_option(e)
     e.add_argument(
         "--device", default="auto", help="auto (CUDA if available), cpu, cuda (default: auto)"
     )
     _env_options(e)
-    e.set_defaults(func=cmd_evaluate)
 
 
 def _recommend_parser(sub) -> None:
-    r = _command(
-        sub,
-        "recommend",
-        "a user's latest movies and the agent's top-k",
-        RECOMMEND_DESCRIPTION,
-        RECOMMEND_EXAMPLES,
-    )
-    r.add_argument("run_dir", metavar="RUN", help="a run folder made by 'recgym train'")
+    r = _command(sub, "recommend", "a user's latest movies and the agent's top-k", cmd_recommend)
+    _run_argument(r)
     r.add_argument("--user", type=int, required=True, metavar="ID", help="MovieLens userId")
     r.add_argument("-k", type=int, default=10, help="movies to recommend (default: 10)")
     r.add_argument(
@@ -340,7 +334,6 @@ def _recommend_parser(sub) -> None:
         help="the user as they were at the end of this day, UTC (default: now, their whole log)",
     )
     _env_options(r)
-    r.set_defaults(func=cmd_recommend)
 
 
 # ---------------------------------------------------------------------- option handling
@@ -381,7 +374,7 @@ def parse_set(items: list[str] | None, option: str = "--set") -> dict[str, Any]:
 
 def _env_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The environment options given (``--dataset`` ...), as environment arguments."""
-    names = ("dataset", "data_dir", "embedding_dim", "split_strategy")
+    names = [*(flag[2:].replace("-", "_") for flag in ENV_OPTIONS), "split_strategy"]
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

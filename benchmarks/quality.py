@@ -21,7 +21,8 @@ in the table, not dropped.
 
 Output, in ``<out>/<dataset>/<tag>/``:
 
-* ``runs/<env>__<algo>__<seed>__<time>/``: each agent's run directory (config, curve, model);
+* ``runs/<env>__<algo>-<recipe>__<seed>__<time>/``: each agent's run directory (config, curve,
+  model);
 * ``runs.json``: one record per row and seed (metrics, train time, hyperparameters, status);
 * ``results.md``: mean and 95% CI over seeds of NDCG@k, HR@k, MRR@k, P@k, return, coverage,
   novelty and train time;

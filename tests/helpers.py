@@ -121,3 +121,27 @@ def assert_same_info(a, b, path="info"):
         np.testing.assert_array_equal(a, b, err_msg=path)
     else:
         assert a == b or (a != a and b != b), (path, a, b)
+
+
+def step_alike(vec, ref, actions):
+    """Step two vector envs with ``actions``; assert the same results; return ``vec``'s step."""
+    got, want = vec.step(actions), ref.step(actions)
+    for x, y in zip(got[:4], want[:4], strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert_same_info(got[4], want[4])
+    return got
+
+
+def assert_same_weights(train) -> None:
+    """``train()`` (returning a model) twice, torch deterministic: the same weights to the bit."""
+    import torch
+
+    def weights():
+        return [p.detach().cpu().numpy().copy() for p in train().policy.parameters()]
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        for a, b in zip(weights(), weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        torch.use_deterministic_algorithms(False)
