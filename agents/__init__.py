@@ -4,13 +4,18 @@ This package needs the ``agents`` extra (torch, stable-baselines3): ``pip instal
 'recgym[agents]'``. The environment library, ``recgym``, never imports it. Names are imported
 on first use (``from agents import make_agent`` loads torch then, ``import agents`` does not),
 so the ``recgym`` command (:mod:`agents.cli`) starts fast and ``recgym data`` needs no torch.
+
+Nothing here prints: what a run did goes to the ``agents`` logger, progress lines shown where
+there is no progress bar to ``agents.progress`` (``logging.getLogger("agents")`` routes or
+silences both; the ``recgym`` command shows them).
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 #: public name -> the module that defines it
@@ -40,17 +45,22 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+    """Import a public name from its module on first use (:func:`recgym.lazy.lazy_exports`)."""
+    return _lazy()[0](name)
 
 
 def __dir__() -> list[str]:
     """The public names (for tab completion)."""
-    return sorted({*globals(), *_EXPORTS})
+    return _lazy()[1]()
+
+
+@functools.cache
+def _lazy() -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    # recgym.lazy is imported at the first look-up, not here: importing recgym registers the
+    # environments (Gymnasium, NumPy), and `recgym --help` reads agents.config without them
+    from recgym.lazy import lazy_exports
+
+    return lazy_exports(__name__, _EXPORTS)
 
 
 class _Package(types.ModuleType):

@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from agents.offline import Transitions
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
+from recgym.progress import tqdm_disable
 
 
 def item_scores(actions: torch.Tensor, items: torch.Tensor, metric: str) -> torch.Tensor:
@@ -273,8 +274,9 @@ def pretrain_actor(
     best, best_state = -math.inf, None
     n = len(anchor)
     steps_per_epoch = -(-n // batch_size)
-    disable = None if progress is None else not progress
-    bar = tqdm(total=epochs * steps_per_epoch, desc="actor pre-training", disable=disable)
+    bar = tqdm(
+        total=epochs * steps_per_epoch, desc="actor pre-training", disable=tqdm_disable(progress)
+    )
     model.policy.set_training_mode(True)
     for epoch in range(epochs):
         order = anchor.rng.permutation(n)
@@ -374,8 +376,7 @@ def warm_up_critic(
     batch_size = batch_size or model.batch_size
     model.policy.set_training_mode(True)
     losses = []
-    disable = None if progress is None else not progress
-    for step in tqdm(range(steps), desc="critic warm-up", disable=disable):
+    for step in tqdm(range(steps), desc="critic warm-up", disable=tqdm_disable(progress)):
         index = anchor.rng.integers(len(anchor), size=batch_size)
         loss = model.critic_step(logged_samples(anchor, index))
         model.update_critic_target()

@@ -75,14 +75,29 @@ class AnchoredMixin:
     recipe: str = RECIPE
     sb3_name: str = ""  # the SB3 class this one extends, for messages
 
-    def _init_anchor(
+    def __init__(
         self,
-        anchor: BCAnchor | None,
-        critic_weight: float,
-        actor_loss: str,
-        awr_temperature: float,
-        actor_learning_rate: float | None,
+        *args: Any,
+        anchor: BCAnchor | None = None,
+        critic_weight: float = 1.0,
+        actor_loss: str = "td3bc",
+        awr_temperature: float = 1.0,
+        actor_learning_rate: float | None = None,
+        **kwargs: Any,
     ) -> None:
+        """Build the SB3 algorithm, then attach the anchor.
+
+        Args:
+            *args: The SB3 algorithm's arguments.
+            anchor: The cross-entropy term (``None``: SB3's actor loss until one is set; for
+                SAC, on ``tanh`` of the mean action).
+            critic_weight: Lambda of the normalised critic term (default 1.0).
+            actor_loss: ``"td3bc"`` (default) or ``"awr"``.
+            awr_temperature: AWR's temperature (default 1.0).
+            actor_learning_rate: The actor's step size (default: ``learning_rate``).
+            **kwargs: The SB3 algorithm's keyword arguments.
+        """
+        super().__init__(*args, **kwargs)
         if not isinstance(critic_weight, (int, float)) or not critic_weight >= 0:
             raise ConfigError(
                 f"critic_weight={critic_weight!r} must be a number >= 0 (0: keep the "
@@ -185,31 +200,11 @@ def awr_weights(advantage: torch.Tensor, temperature: float) -> torch.Tensor:
 class AnchoredTD3(AnchoredMixin, TD3):
     """TD3 with the anchored actor loss (see the module docstring).
 
-    Args:
-        *args: TD3's arguments.
-        anchor: The cross-entropy term (``None``: SB3's actor loss until one is set).
-        critic_weight: Lambda of the normalised critic term (default 1.0).
-        actor_loss: ``"td3bc"`` (default) or ``"awr"``.
-        awr_temperature: AWR's temperature (default 1.0).
-        actor_learning_rate: The actor's step size (default: ``learning_rate``).
-        **kwargs: TD3's keyword arguments.
+    Takes TD3's arguments and the anchored ones of :class:`AnchoredMixin` (``anchor``,
+    ``critic_weight``, ``actor_loss``, ``awr_temperature``, ``actor_learning_rate``).
     """
 
     sb3_name = "TD3"
-
-    def __init__(
-        self,
-        *args: Any,
-        anchor: BCAnchor | None = None,
-        critic_weight: float = 1.0,
-        actor_loss: str = "td3bc",
-        awr_temperature: float = 1.0,
-        actor_learning_rate: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Build TD3, then attach the anchor."""
-        super().__init__(*args, **kwargs)
-        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature, actor_learning_rate)
 
     def critic_step(self, data: ReplayBufferSamples) -> float:
         """One TD3 critic update on ``data`` (SB3's target: clipped double Q, smoothed)."""
@@ -222,11 +217,7 @@ class AnchoredTD3(AnchoredMixin, TD3):
             next_q, _ = torch.min(next_q, dim=1, keepdim=True)
             target_q = data.rewards + (1 - data.dones) * discounts * next_q
         current = self.critic(data.observations, data.actions)
-        loss = sum(F.mse_loss(q, target_q) for q in current)
-        self.critic.optimizer.zero_grad()
-        loss.backward()
-        self.critic.optimizer.step()
-        return float(loss.item())
+        return _gradient_step(self.critic.optimizer, sum(F.mse_loss(q, target_q) for q in current))
 
     def update_critic_target(self) -> None:
         """Polyak-average the critic into its target (and copy batch-norm statistics)."""
@@ -245,10 +236,7 @@ class AnchoredTD3(AnchoredMixin, TD3):
             if self._n_updates % self.policy_delay == 0:
                 q = self.critic.q1_forward(data.observations, self.actor(data.observations))
                 loss = self._anchored_actor_loss(-q.mean(), q)
-                actor_losses.append(loss.item())
-                self.actor.optimizer.zero_grad()
-                loss.backward()
-                self.actor.optimizer.step()
+                actor_losses.append(_gradient_step(self.actor.optimizer, loss))
                 self.update_critic_target()
                 polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
                 polyak_update(self.actor_batch_norm_stats, self.actor_batch_norm_stats_target, 1.0)
@@ -258,16 +246,8 @@ class AnchoredTD3(AnchoredMixin, TD3):
 class AnchoredDDPG(AnchoredTD3):
     """DDPG with the anchored actor loss: TD3 with one critic, no delay, no target smoothing.
 
-    As SB3's ``DDPG`` is its ``TD3`` with those three settings, so is this class.
-
-    Args:
-        *args: DDPG's arguments.
-        anchor: The cross-entropy term.
-        critic_weight: Lambda of the normalised critic term (default 1.0).
-        actor_loss: ``"td3bc"`` (default) or ``"awr"``.
-        awr_temperature: AWR's temperature (default 1.0).
-        actor_learning_rate: The actor's step size (default: ``learning_rate``).
-        **kwargs: DDPG's keyword arguments.
+    As SB3's ``DDPG`` is its ``TD3`` with those three settings, so is this class. Takes
+    DDPG's arguments and the anchored ones of :class:`AnchoredMixin`.
     """
 
     sb3_name = "DDPG"
@@ -289,31 +269,11 @@ class AnchoredDDPG(AnchoredTD3):
 class AnchoredSAC(AnchoredMixin, SAC):
     """SAC with the anchored actor loss (see the module docstring).
 
-    Args:
-        *args: SAC's arguments.
-        anchor: The cross-entropy term (on ``tanh`` of the mean action).
-        critic_weight: Lambda of the normalised critic term (default 1.0).
-        actor_loss: ``"td3bc"`` (default) or ``"awr"``.
-        awr_temperature: AWR's temperature (default 1.0).
-        actor_learning_rate: The actor's step size (default: ``learning_rate``).
-        **kwargs: SAC's keyword arguments.
+    Takes SAC's arguments and the anchored ones of :class:`AnchoredMixin` (its anchor is on
+    ``tanh`` of the mean action).
     """
 
     sb3_name = "SAC"
-
-    def __init__(
-        self,
-        *args: Any,
-        anchor: BCAnchor | None = None,
-        critic_weight: float = 1.0,
-        actor_loss: str = "td3bc",
-        awr_temperature: float = 1.0,
-        actor_learning_rate: float | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Build SAC, then attach the anchor."""
-        super().__init__(*args, **kwargs)
-        self._init_anchor(anchor, critic_weight, actor_loss, awr_temperature, actor_learning_rate)
 
     def _ent_coef(self) -> torch.Tensor:
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
@@ -332,10 +292,7 @@ class AnchoredSAC(AnchoredMixin, SAC):
             target_q = data.rewards + (1 - data.dones) * discounts * next_q
         current = self.critic(data.observations, data.actions)
         loss = 0.5 * sum(F.mse_loss(q, target_q) for q in current)
-        self.critic.optimizer.zero_grad()
-        loss.backward()
-        self.critic.optimizer.step()
-        return float(loss.item())
+        return _gradient_step(self.critic.optimizer, loss)
 
     def update_critic_target(self) -> None:
         """Polyak-average the critic into its target (and copy batch-norm statistics)."""
@@ -358,24 +315,27 @@ class AnchoredSAC(AnchoredMixin, SAC):
             log_prob = log_prob.reshape(-1, 1)
             if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
                 ent_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_loss.backward()
-                self.ent_coef_optimizer.step()
+                _gradient_step(self.ent_coef_optimizer, ent_loss)
             ent_coef = self._ent_coef()
             ent_coefs.append(ent_coef.item())
             critic_losses.append(self.critic_step(data))
             q = torch.cat(self.critic(data.observations, actions_pi), dim=1)
             min_q, _ = torch.min(q, dim=1, keepdim=True)
             loss = self._anchored_actor_loss((ent_coef * log_prob - min_q).mean(), min_q)
-            actor_losses.append(loss.item())
-            self.actor.optimizer.zero_grad()
-            loss.backward()
-            self.actor.optimizer.step()
+            actor_losses.append(_gradient_step(self.actor.optimizer, loss))
             if step % self.target_update_interval == 0:
                 self.update_critic_target()
         self._n_updates += gradient_steps
         self.logger.record("train/ent_coef", float(np.mean(ent_coefs)))
         _record(self, actor_losses, critic_losses)
+
+
+def _gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One step of ``optimizer`` down ``loss``; the loss's value."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.item())
 
 
 def _record(model: Any, actor_losses: list[float], critic_losses: list[float]) -> None:

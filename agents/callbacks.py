@@ -7,7 +7,6 @@ resumed run continues their schedules instead of starting them again.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +16,9 @@ from tqdm.auto import tqdm
 from agents.checkpoints import save_checkpoint
 from agents.evaluate import evaluate
 from agents.policies import AgentPolicy
+from recgym.progress import shows_bar
 
-logger = logging.getLogger("agents")
+logger = logging.getLogger("agents.progress")
 
 #: Seconds between plain progress lines when no progress bar is shown (piped, nohup).
 LOG_EVERY_S = 30.0
@@ -96,8 +96,13 @@ def _drop_rows_after(path: Path, steps: int) -> None:
         path.write_text(CURVE_HEADER + "".join(kept))
 
 
-class CheckpointCallback(BaseCallback):
-    """Atomic model + replay-buffer checkpoints every ``every`` steps (see agents.checkpoints)."""
+class RunCheckpoints(BaseCallback):
+    """Atomic model + replay-buffer checkpoints every ``every`` steps (see agents.checkpoints).
+
+    Not SB3's ``CheckpointCallback``: it writes through a temporary file and a rename, saves the
+    replay buffer with each model, keeps only the newest files, and continues its schedule from
+    the step a resumed run starts at.
+    """
 
     def __init__(self, folder: Path, every: int) -> None:
         """Write into ``folder`` every ``every`` environment steps."""
@@ -119,8 +124,8 @@ class ProgressCallback(BaseCallback):
     """Training progress: a tqdm bar on a terminal, plain log lines otherwise.
 
     Without a bar (output piped, under nohup, or ``progress=False``), a line goes to the
-    ``agents`` logger every :data:`LOG_EVERY_S` seconds and at the end: steps done, steps per
-    second, time left, and the last validation NDCG when there is one.
+    ``agents.progress`` logger every :data:`LOG_EVERY_S` seconds and at the end: steps done,
+    steps per second, time left, and the last validation NDCG when there is one.
 
     Args:
         total: Steps of the whole run.
@@ -137,7 +142,7 @@ class ProgressCallback(BaseCallback):
         """A bar or log lines for ``total`` steps."""
         super().__init__()
         self.total = total
-        self.show_bar = sys.stderr.isatty() if progress is None else progress
+        self.show_bar = shows_bar(progress)
         self.validation = validation
         self.bar = None
 

@@ -13,6 +13,7 @@ skipped and why; it raises :class:`CheckpointError` only when none loads.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,8 +21,10 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from recgym.data.paths import atomic_write
 from recgym.errors import RecgymError
+from recgym.files import atomic_write
+
+log = logging.getLogger("agents")
 
 
 class CheckpointError(RecgymError, ValueError):
@@ -78,17 +81,14 @@ def latest_checkpoint(folder: Path) -> dict[str, Any] | None:
     return {"steps": steps, "model": models[0].name, "buffer": f"buffer_{steps}.pkl"}
 
 
-def load_checkpoint(
-    folder: Path,
-    load: Callable[[Path], BaseAlgorithm],
-    log: Callable[[str], Any] = print,
-) -> BaseAlgorithm | None:
+def load_checkpoint(folder: Path, load: Callable[[Path], BaseAlgorithm]) -> BaseAlgorithm | None:
     """Load the newest checkpoint model of ``folder`` that loads, with its replay buffer.
+
+    Files skipped, and why, are reported to the ``agents`` logger.
 
     Args:
         folder: The ``checkpoints/`` folder.
         load: Loads one model file (``DDPG.load`` with the env and device bound).
-        log: Where to say which files were skipped.
 
     Returns:
         The model (with its replay buffer when that file loads too), or None if ``folder``
@@ -104,11 +104,13 @@ def load_checkpoint(
             model = load(path)
         except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
             failures.append(f"{path.name} ({_reason(exc)})")
-            log(f"checkpoint {path.name} does not load ({_reason(exc)}); trying an older one")
+            log.info(
+                "checkpoint %s does not load (%s); trying an older one", path.name, _reason(exc)
+            )
             continue
         if failures:
-            log(f"resuming from the newest checkpoint that loads: {path.name}")
-        _load_buffer(model, folder / f"buffer_{steps_of(path)}.pkl", log)
+            log.info("resuming from the newest checkpoint that loads: %s", path.name)
+        _load_buffer(model, folder / f"buffer_{steps_of(path)}.pkl")
         return model
     if failures:
         raise CheckpointError(
@@ -118,16 +120,20 @@ def load_checkpoint(
     return None
 
 
-def _load_buffer(model: BaseAlgorithm, path: Path, log: Callable[[str], Any]) -> None:
+def _load_buffer(model: BaseAlgorithm, path: Path) -> None:
     if getattr(model, "replay_buffer", None) is None:
         return
     if not path.is_file():
-        log(f"no replay buffer saved with this checkpoint ({path.name}): starting an empty one")
+        log.info(
+            "no replay buffer saved with this checkpoint (%s): starting an empty one", path.name
+        )
         return
     try:
         model.load_replay_buffer(path)
     except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
-        log(f"replay buffer {path.name} does not load ({_reason(exc)}): starting an empty one")
+        log.info(
+            "replay buffer %s does not load (%s): starting an empty one", path.name, _reason(exc)
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,10 +12,12 @@ Progress goes to standard error: a bar on a terminal, plain log lines otherwise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,38 +145,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _command(sub, name: str, summary: str, description: str, examples: str):
-    return sub.add_parser(
+#: command -> its description and examples ('recgym COMMAND --help')
+HELP_TEXTS = {
+    "train": (TRAIN_DESCRIPTION, TRAIN_EXAMPLES),
+    "evaluate": (EVALUATE_DESCRIPTION, EVALUATE_EXAMPLES),
+    "recommend": (RECOMMEND_DESCRIPTION, RECOMMEND_EXAMPLES),
+}
+
+
+def _command(sub, name: str, summary: str, func) -> argparse.ArgumentParser:
+    """The parser of command ``name``, which runs ``func(args)``."""
+    description, examples = HELP_TEXTS[name]
+    p = sub.add_parser(
         name, help=summary, description=description, epilog=examples, formatter_class=HelpFormatter
     )
+    p.set_defaults(func=func)
+    return p
+
+
+def _run_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="a run folder made by 'recgym train'")
+
+
+def _baselines_option(p: argparse.ArgumentParser, what: str = "") -> None:
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=BASELINES,
+        metavar="NAME",
+        default=list(BASELINES),
+        help=f"{what}of: {', '.join(BASELINES)}; none: --baselines alone (default: all)",
+    )
+
+
+def _flag(p: argparse.ArgumentParser, name: str, text: str) -> None:
+    """An option that is off unless given."""
+    p.add_argument(name, action="store_true", help=f"{text} (default: off)")
+
+
+#: The options of train, evaluate and recommend that override environment arguments
+ENV_OPTIONS: dict[str, dict[str, Any]] = {
+    "--dataset": {"metavar": "NAME", "help": "MovieLens name or 'synthetic' (default: the id's)"},
+    "--data-dir": {
+        "metavar": "DIR",
+        "help": "folder holding the dataset (default: $RECGYM_DATA_DIR, then the user cache)",
+    },
+    "--embedding-dim": {
+        "type": int,
+        "metavar": "N",
+        "help": "embedding dimension (default: the run's, or 32)",
+    },
+}
 
 
 def _env_options(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument(
-        "--dataset", metavar="NAME", help="MovieLens name or 'synthetic' (default: the id's)"
-    )
-    sp.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        help="folder holding the dataset (default: $RECGYM_DATA_DIR, then the user cache)",
-    )
-    sp.add_argument(
-        "--embedding-dim",
-        type=int,
-        metavar="N",
-        help="embedding dimension (default: the run's, or 32)",
-    )
+    for flag, options in ENV_OPTIONS.items():
+        sp.add_argument(flag, **options)
 
 
 def _train_parser(sub) -> None:
     d = DEFAULTS
-    t = _command(
-        sub,
-        "train",
-        "train an agent, then evaluate it next to baselines",
-        TRAIN_DESCRIPTION,
-        TRAIN_EXAMPLES,
-    )
+    t = _command(sub, "train", "train an agent, then evaluate it next to baselines", cmd_train)
     t.add_argument(
         "--config",
         metavar="FILE",
@@ -257,14 +288,8 @@ def _train_parser(sub) -> None:
         f"nearest movies by the critic; 0: off (default: {d.wolpertinger_k})",
     )
     t.add_argument("--out", metavar="DIR", help="run folder (default: runs/ENV__ALGO__SEED__TIME)")
-    t.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the run in --out from its newest checkpoint (default: off)",
-    )
-    t.add_argument(
-        "--no-eval", action="store_true", help="skip the final evaluation (default: off)"
-    )
+    _flag(t, "--resume", "continue the run in --out from its newest checkpoint")
+    _flag(t, "--no-eval", "skip the final evaluation")
     t.add_argument(
         "--test-users",
         "--eval-users",
@@ -273,27 +298,12 @@ def _train_parser(sub) -> None:
         dest="test_users",
         help="final evaluation on the first N test users only (default: all)",
     )
-    t.add_argument(
-        "--baselines",
-        nargs="*",
-        choices=BASELINES,
-        metavar="NAME",
-        default=list(BASELINES),
-        help=f"baselines in the final table, of: {', '.join(BASELINES)}; none: "
-        "--baselines alone (default: all)",
-    )
-    t.set_defaults(func=cmd_train)
+    _baselines_option(t, "baselines in the final table, ")
 
 
 def _evaluate_parser(sub) -> None:
-    e = _command(
-        sub,
-        "evaluate",
-        "evaluate a saved run next to baselines",
-        EVALUATE_DESCRIPTION,
-        EVALUATE_EXAMPLES,
-    )
-    e.add_argument("run_dir", metavar="RUN", help="a run folder made by 'recgym train'")
+    e = _command(sub, "evaluate", "evaluate a saved run next to baselines", cmd_evaluate)
+    _run_argument(e)
     e.add_argument(
         "--split",
         default="test",
@@ -306,30 +316,16 @@ def _evaluate_parser(sub) -> None:
         metavar="N",
         help="only the first N users of the split (default: all)",
     )
-    e.add_argument(
-        "--baselines",
-        nargs="*",
-        choices=BASELINES,
-        metavar="NAME",
-        default=list(BASELINES),
-        help=f"of: {', '.join(BASELINES)}; none: --baselines alone (default: all)",
-    )
+    _baselines_option(e)
     e.add_argument(
         "--device", default="auto", help="auto (CUDA if available), cpu, cuda (default: auto)"
     )
     _env_options(e)
-    e.set_defaults(func=cmd_evaluate)
 
 
 def _recommend_parser(sub) -> None:
-    r = _command(
-        sub,
-        "recommend",
-        "a user's latest movies and the agent's top-k",
-        RECOMMEND_DESCRIPTION,
-        RECOMMEND_EXAMPLES,
-    )
-    r.add_argument("run_dir", metavar="RUN", help="a run folder made by 'recgym train'")
+    r = _command(sub, "recommend", "a user's latest movies and the agent's top-k", cmd_recommend)
+    _run_argument(r)
     r.add_argument("--user", type=int, required=True, metavar="ID", help="MovieLens userId")
     r.add_argument("-k", type=int, default=10, help="movies to recommend (default: 10)")
     r.add_argument(
@@ -338,7 +334,6 @@ def _recommend_parser(sub) -> None:
         help="the user as they were at the end of this day, UTC (default: now, their whole log)",
     )
     _env_options(r)
-    r.set_defaults(func=cmd_recommend)
 
 
 # ---------------------------------------------------------------------- option handling
@@ -379,7 +374,7 @@ def parse_set(items: list[str] | None, option: str = "--set") -> dict[str, Any]:
 
 def _env_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The environment options given (``--dataset`` ...), as environment arguments."""
-    names = ("dataset", "data_dir", "embedding_dim", "split_strategy")
+    names = [*(flag[2:].replace("-", "_") for flag in ENV_OPTIONS), "split_strategy"]
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -500,49 +495,43 @@ def _evaluate_and_show(
 
 def results_text(results: list, split: str, width: int | None = None) -> str:
     """The evaluation table for the terminal: as many columns as fit (see module docs)."""
+    from agents.tables import metric_labels, slate_size
     from recgym.text_table import format_table, table_width, terminal_width
 
     width = terminal_width() if width is None else width
-    k = results[0].k
     n = results[0].n_users
     title = f"{split.capitalize()} users ({n}), full ranking: mean ±95% CI over users"
-    metrics = [
-        ("ndcg", f"NDCG@{k}"),
-        ("hr", f"HR@{k}"),
-        ("mrr", f"MRR@{k}"),
-        ("precision", f"P@{k}"),
-        ("return", "return"),
-    ]
-    every = [m for m, _ in metrics]
+    labels = metric_labels(slate_size(r.k for r in results))
     layouts = [  # (metrics shown with their CI, show coverage and novelty)
-        (every, True),
+        (list(labels), True),
         (["ndcg", "hr"], True),
         (["ndcg", "hr"], False),
         ([], True),
         ([], False),
     ]
     for with_ci, extras in layouts:
-        header, rows = _results_cells(results, metrics, set(with_ci), extras)
+        header, rows = _results_cells(results, labels, set(with_ci), extras)
         widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
         if table_width(widths) <= width:
             break
-    note = "" if with_ci == every and extras else "(more columns and digits in the saved files)"
+    everything = with_ci == layouts[0][0] and extras
+    note = "" if everything else "(more columns and digits in the saved files)"
     right = range(1, len(header))
     return format_table(title, header, rows, width=width, shrink=[0], right=right, note=note)
 
 
-def _results_cells(results, metrics, with_ci: set[str], extras: bool):
-    header = ["policy"] + [label for _, label in metrics] + (["coverage", "novelty"] * extras)
+def _results_cells(results, labels: dict[str, str], with_ci: set[str], extras: bool):
+    from math import nan
+
+    from agents.tables import ci_cell
+
+    header = ["policy", *labels.values()] + (["coverage", "novelty"] * extras)
     rows = []
     for r in results:
         cells = [r.policy]
-        for key, _ in metrics:
-            m, lo, hi = r.summary[key]
-            digits = 2 if key == "return" else 4
-            cell = f"{m:.{digits}f}"
-            if key in with_ci and hi == hi:
-                cell += f" ±{(hi - lo) / 2:.{digits}f}"
-            cells.append(cell)
+        for key in labels:
+            m, lo, hi = r.summary[key] if key in with_ci else (r.summary[key][0], nan, nan)
+            cells.append(ci_cell(m, lo, hi, digits=2 if key == "return" else 4, sep=" ±"))
         if extras:
             cells += [f"{r.coverage:.3f}", f"{r.novelty:.2f}"]
         rows.append(cells)
@@ -562,15 +551,13 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     run.check_compatible(model, env)
     state = user_state(env, args.user, as_of)
     items, scores = recommend(model, env, state, args.k, config.wolpertinger_k)
-    table = env.dataset.item_table
     lo, hi = env.dataset.rating_range
     rows = []
     f = env.frame_size
     for item, rating, ts in zip(
         state.items[-f:], state.ratings[-f:], state.timestamps[-f:], strict=True
     ):
-        title, year, genres = _movie(table, item)
-        rows.append([format_day(ts), title, year, genres, f"{float(rating):.1f}"])
+        rows.append([format_day(ts), *env.dataset.item_text(item), f"{float(rating):.1f}"])
     print(
         format_table(
             f"User {args.user}, {state.describe()}: the agent's state, their last {len(rows)} of "
@@ -587,8 +574,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         config.wolpertinger_k
     )
     for rank, (item, score) in enumerate(zip(items, scores, strict=True), 1):
-        title, year, genres = _movie(table, item)
-        rows.append([str(rank), title, year, genres, f"{score:.3f}"])
+        rows.append([str(rank), *env.dataset.item_text(item), f"{score:.3f}"])
     print(
         format_table(
             f"Top {args.k} for user {args.user} ({config.algo}{ranking}, {state.describe()}), "
@@ -602,22 +588,43 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def _movie(table, item: int) -> tuple[str, str, str]:
-    t = table.iloc[int(item)]
-    year = "" if t["year"] is None or str(t["year"]) == "<NA>" else str(t["year"])
-    return str(t["title"]), year, str(t["genres"]).replace("|", ", ")
-
-
 # --------------------------------------------------------------------------------- main
-def _configure_logging() -> None:
-    """Progress lines of the ``agents`` logger go to standard error, with the time."""
-    log = logging.getLogger("agents")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+class _StatusFormatter(logging.Formatter):
+    """A status line as the library wrote it; a warning says that it is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"warning: {text}" if record.levelno >= logging.WARNING else text
+
+
+@contextlib.contextmanager
+def _terminal_logging() -> Iterator[None]:
+    """While a command runs, the library's messages reach the user.
+
+    The ``agents`` logger's status lines (what a run did, where its files are) go to standard
+    output as they are, beside the tables; ``agents.progress`` lines (training and evaluation
+    progress without a bar) go to standard error with the time. Restored afterwards.
+    """
+    status = logging.StreamHandler(sys.stdout)
+    status.setFormatter(_StatusFormatter())
+    progress = logging.StreamHandler(sys.stderr)
+    progress.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    loggers = [
+        (logging.getLogger("agents"), status),
+        (logging.getLogger("agents.progress"), progress),
+    ]
+    saved = [(log.level, log.propagate) for log, _ in loggers]
+    for log, handler in loggers:
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
+    try:
+        yield
+    finally:
+        for (log, handler), (level, propagate) in zip(loggers, saved, strict=True):
+            log.removeHandler(handler)
+            log.setLevel(level)
+            log.propagate = propagate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -628,9 +635,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return data_main(argv)
     args = build_parser().parse_args(argv)
-    _configure_logging()
     try:
-        return args.func(args)
+        with _terminal_logging():
+            return args.func(args)
     except KeyboardInterrupt:
         print("recgym: interrupted", file=sys.stderr)
         return 130

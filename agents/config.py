@@ -187,12 +187,6 @@ class RunConfig:
         """The :class:`AnchorSettings` of this run (defaults, then ``anchor``)."""
         return AnchorSettings.from_dict(self.anchor, source="anchor").validate()
 
-    def env_arguments(self, **overrides: Any) -> dict[str, Any]:
-        """The :class:`MovieRecEnv` arguments: the id's, then ``env_kwargs``, then overrides."""
-        import gymnasium as gym
-
-        return {**gym.spec(self.env_id).kwargs, **self.env_kwargs, **overrides}
-
     def make_eval_env(self, split: str = "test", **overrides: Any) -> MovieRecEnv:
         """An unwrapped environment on ``split`` with this run's settings."""
         import gymnasium as gym

@@ -22,6 +22,8 @@ or ``make_agent(..., encoder="gru")``, which fills those in from the environment
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import torch
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
@@ -59,10 +61,28 @@ def split_observation(
     return x, pad
 
 
-class _SequenceEncoder(BaseFeaturesExtractor):
+class SequenceEncoder(BaseFeaturesExtractor):
+    """What the encoders share: the observation read as ``L`` items (see the module docstring).
+
+    Args:
+        observation_space: The environment's (flat) observation space.
+        embedding_dim: The item embedding dimension.
+        layout: ``"frame"`` (MovieRec-v0) or ``"history"`` (with a mask channel).
+        width: The number of features (the GRU's hidden size, the attention's model width).
+
+    Raises:
+        ConfigError: For an unknown layout, a size below 1, or an observation that does not
+            hold whole items of ``embedding_dim``.
+    """
+
     def __init__(
-        self, observation_space: gym.spaces.Box, embedding_dim: int, layout: str, width: int
+        self,
+        observation_space: gym.spaces.Box,
+        embedding_dim: int,
+        layout: str = "frame",
+        width: int = 128,
     ) -> None:
+        """Check the arguments and count the items ``L`` of an observation."""
         if layout not in LAYOUTS:
             raise ConfigError(f"layout={layout!r}; choose from {list(LAYOUTS)}.")
         if embedding_dim < 1 or width < 1:
@@ -73,27 +93,17 @@ class _SequenceEncoder(BaseFeaturesExtractor):
         self.length = split_observation(probe, self.embedding_dim, layout)[0].shape[1]
 
 
-class GRUEncoder(_SequenceEncoder):
+class GRUEncoder(SequenceEncoder):
     """A GRU over the observation's items; features are its last hidden state.
 
-    Args:
-        observation_space: The environment's (flat) observation space.
-        embedding_dim: The item embedding dimension.
-        layout: ``"frame"`` (MovieRec-v0) or ``"history"`` (with a mask channel).
-        width: Hidden size, the number of features.
+    Takes :class:`SequenceEncoder`'s arguments (``width``: the GRU's hidden size).
     """
 
-    def __init__(
-        self,
-        observation_space: gym.spaces.Box,
-        embedding_dim: int,
-        layout: str = "frame",
-        width: int = 128,
-    ) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         """Build the GRU."""
-        super().__init__(observation_space, embedding_dim, layout, width)
-        extra = 1 if layout == "frame" else 2  # the mask is an input: padding is visible
-        self.gru = nn.GRU(self.embedding_dim + extra, width, batch_first=True)
+        super().__init__(*args, **kwargs)
+        extra = 1 if self.layout == "frame" else 2  # the mask is an input: padding is visible
+        self.gru = nn.GRU(self.embedding_dim + extra, self.features_dim, batch_first=True)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         """``(B, obs_dim)`` -> ``(B, width)``."""
@@ -104,31 +114,23 @@ class GRUEncoder(_SequenceEncoder):
         return h[-1]
 
 
-class AttentionEncoder(_SequenceEncoder):
+class AttentionEncoder(SequenceEncoder):
     """Self-attention over the observation's items; features are the newest item's output.
 
     Args:
-        observation_space: The environment's (flat) observation space.
-        embedding_dim: The item embedding dimension.
-        layout: ``"frame"`` (MovieRec-v0) or ``"history"`` (with a mask channel).
-        width: Model width, the number of features.
+        *args: :class:`SequenceEncoder`'s arguments (``width``: the model width).
         layers: Transformer encoder layers.
         heads: Attention heads (must divide ``width``).
         dropout: Dropout inside the layers.
+        **kwargs: :class:`SequenceEncoder`'s arguments, by name.
     """
 
     def __init__(
-        self,
-        observation_space: gym.spaces.Box,
-        embedding_dim: int,
-        layout: str = "frame",
-        width: int = 128,
-        layers: int = 1,
-        heads: int = 2,
-        dropout: float = 0.1,
+        self, *args: Any, layers: int = 1, heads: int = 2, dropout: float = 0.1, **kwargs: Any
     ) -> None:
         """Build the projection, positions and encoder layers."""
-        super().__init__(observation_space, embedding_dim, layout, width)
+        super().__init__(*args, **kwargs)
+        width = self.features_dim
         if width % heads:
             raise ConfigError(f"heads={heads} must divide width={width}.")
         self.project = nn.Linear(self.embedding_dim + 1, width)

@@ -30,10 +30,17 @@ from tqdm.auto import tqdm
 
 from agents import metrics
 from agents.policies import ActionPolicy, Policy
+from agents.tables import LABELS, ci_cell, metric_labels, slate_size
 from agents.threads import evaluation_threads
 from recgym.envs import MovieRecEnv
+from recgym.progress import tqdm_disable
 
-PER_USER = ("ndcg", "hr", "mrr", "precision", "return")
+#: Ranking metrics of each slate against the user's next items: name -> ``f(slate, relevant)``.
+RANKING = {"hr": metrics.hit_rate, "ndcg": metrics.ndcg, "mrr": metrics.reciprocal_rank}
+#: Per-step metrics (the ranking ones and precision@k), averaged over each user's steps.
+PER_STEP = (*RANKING, "precision")
+#: Per-user metrics summarised over users (mean and 95% CI), in the tables' order.
+PER_USER = tuple(LABELS)
 
 
 @dataclass
@@ -108,9 +115,15 @@ def evaluate(
     if max_users is not None:
         users = users[:max_users]
     k = env.slate_size
-    with evaluation_threads():  # a torch policy and the NumPy decode alternate every step
-        rows, slates = _replay(policy, env, users, max_steps, like_threshold, progress)
-    per_user = pd.DataFrame(rows, columns=["user_id", "steps", "return", *per_step_names()])
+    episodes = [_Episode(uid, k, like_threshold, max_steps) for uid in users.tolist()]
+    batched = getattr(policy, "batch_size", 1) > 1 and type(env) is MovieRecEnv
+    replay = _lockstep if batched and len(episodes) > 1 else _one_by_one
+    bar = tqdm(total=len(episodes), desc=f"eval {policy.name}", disable=tqdm_disable(progress))
+    with evaluation_threads(), bar:  # a torch policy and the NumPy decode alternate every step
+        replay(policy, env, episodes, bar)
+    rows = [e.row() for e in episodes]
+    slates = [s for e in episodes for s in e.slates]
+    per_user = pd.DataFrame(rows, columns=["user_id", "steps", "return", *PER_STEP])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", metrics.MetricWarning)
         summary = {m: metrics.mean_ci(per_user[m].tolist()) for m in PER_USER}
@@ -151,18 +164,25 @@ def evaluate(
 class _Episode:
     """The metrics of one user's episode as it is replayed."""
 
-    def __init__(self, user_id: int, k: int, like_threshold: float) -> None:
+    def __init__(self, user_id: int, k: int, like_threshold: float, max_steps: int | None) -> None:
         self.user_id, self.k, self.like_threshold = user_id, k, like_threshold
-        self.per_step: dict[str, list[float]] = {m: [] for m in per_step_names()}
+        self.max_steps = max_steps
+        self.per_step: dict[str, list[float]] = {m: [] for m in PER_STEP}
         self.ret, self.steps = 0.0, 0
         self.slates: list[np.ndarray] = []
+
+    def step(self, env: MovieRecEnv, slate: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Show ``slate`` and record it; the next observation, and whether the episode is over."""
+        obs, reward, terminated, truncated, info = env.step_slate(slate)
+        self.record(reward, info)
+        cut = self.max_steps is not None and self.steps >= self.max_steps
+        return obs, terminated or truncated or cut
 
     def record(self, reward: float, info: dict) -> None:
         relevant = set(info["next_items"])
         shown = info["slate"].tolist()
-        self.per_step["hr"].append(metrics.hit_rate(shown, relevant))
-        self.per_step["ndcg"].append(metrics.ndcg(shown, relevant))
-        self.per_step["mrr"].append(metrics.reciprocal_rank(shown, relevant))
+        for name, metric in RANKING.items():
+            self.per_step[name].append(metric(shown, relevant))
         liked = info["hits"] & (info["hit_ratings"] >= self.like_threshold)
         self.per_step["precision"].append(float(liked.sum()) / self.k)
         self.slates.append(info["slate"])
@@ -174,126 +194,58 @@ class _Episode:
                 **{m: float(np.mean(v)) for m, v in self.per_step.items()}}  # fmt: skip
 
 
-def _replay(
-    policy: Policy,
-    env: MovieRecEnv,
-    users: np.ndarray,
-    max_steps: int | None,
-    like_threshold: float,
-    progress: bool | None,
-) -> tuple[list[dict], list[np.ndarray]]:
-    """Replay each user once with ``policy``: per-user metric rows and every slate shown."""
-    width = getattr(policy, "batch_size", 1)
-    if width > 1 and type(env) is MovieRecEnv and len(users) > 1:
-        return _replay_batched(policy, env, users, max_steps, like_threshold, progress)
-    episodes = []
-    for uid in tqdm(users.tolist(), desc=f"eval {policy.name}", disable=_disable(progress)):
-        obs, _ = env.reset(options={"user_id": uid})
+def _one_by_one(policy: Policy, env: MovieRecEnv, episodes: list[_Episode], bar: tqdm) -> None:
+    """Replay each user once with ``policy``, one user after the other."""
+    for episode in episodes:
+        obs, _ = env.reset(options={"user_id": episode.user_id})
         policy.reset(env)
-        episode = _Episode(uid, env.slate_size, like_threshold)
         done = False
         while not done:
-            obs, reward, terminated, truncated, info = env.step_slate(policy.recommend(env, obs))
-            episode.record(reward, info)
-            done = terminated or truncated or (max_steps is not None and episode.steps >= max_steps)
-        episodes.append(episode)
-    return _results(episodes)
+            obs, done = episode.step(env, policy.recommend(env, obs))
+        bar.update()
 
 
-def _results(episodes: list[_Episode]) -> tuple[list[dict], list[np.ndarray]]:
-    """Per-user rows and every slate shown, in user order."""
-    return [e.row() for e in episodes], [s for e in episodes for s in e.slates]
-
-
-def _replay_batched(
-    policy: ActionPolicy,
-    env: MovieRecEnv,
-    users: np.ndarray,
-    max_steps: int | None,
-    like_threshold: float,
-    progress: bool | None,
-) -> tuple[list[dict], list[np.ndarray]]:
-    """:func:`_replay` for up to ``policy.batch_size`` users at once, one batch a step.
+def _lockstep(policy: ActionPolicy, env: MovieRecEnv, episodes: list[_Episode], bar: tqdm) -> None:
+    """:func:`_one_by_one` for up to ``policy.batch_size`` users at once, one batch a step.
 
     Each user gets a slot (an environment sharing ``env``'s data) and, when they finish, the
     next user takes it. The batch always has ``batch_size`` rows (unused slots are zeros) and a
     user keeps their row, so a user's actions, and their metrics, do not depend on how many
-    users are evaluated. Rows and slates come back in ``users`` order, as :func:`_replay`'s.
+    users are evaluated.
     """
     width = policy.batch_size
-    envs = [env] + [env.sibling() for _ in range(min(width, len(users)) - 1)]
-    queue = iter(enumerate(users.tolist()))
-    slots: list[tuple[int, _Episode] | None] = [None] * len(envs)
+    envs = [env] + [env.sibling() for _ in range(min(width, len(episodes)) - 1)]
+    queue = iter(episodes)
+    slots: list[_Episode | None] = [None] * len(envs)
     batch = np.zeros((width, env.observation_space.shape[0]), dtype=np.float32)
-    episodes: list[_Episode | None] = [None] * len(users)
-    bar = tqdm(total=len(users), desc=f"eval {policy.name}", disable=_disable(progress))
 
     def start(s: int) -> None:
-        nxt = next(queue, None)
-        slots[s] = None if nxt is None else (nxt[0], _Episode(nxt[1], env.slate_size,
-                                                                 like_threshold))  # fmt: skip
+        slots[s] = episode = next(queue, None)
         batch[s] = 0.0
-        if nxt is not None:
-            batch[s] = envs[s].reset(options={"user_id": nxt[1]})[0]
+        if episode is not None:
+            batch[s] = envs[s].reset(options={"user_id": episode.user_id})[0]
             policy.reset(envs[s])
 
     for s in range(len(envs)):
         start(s)
-    while any(slot is not None for slot in slots):
-        slates = policy.recommend_batch(envs, batch, [s for s, x in enumerate(slots) if x])
-        for s, slot in enumerate(slots):
-            if slot is None:
+    while any(episode is not None for episode in slots):
+        slates = policy.recommend_batch(envs, batch, [s for s, e in enumerate(slots) if e])
+        for s, episode in enumerate(slots):
+            if episode is None:
                 continue
-            index, episode = slot
-            e = envs[s]
-            obs, reward, terminated, truncated, info = e.step_slate(slates[s])
-            episode.record(reward, info)
-            batch[s] = obs
-            if terminated or truncated or (max_steps is not None and episode.steps >= max_steps):
-                episodes[index] = episode
+            batch[s], done = episode.step(envs[s], slates[s])
+            if done:
                 bar.update()
                 start(s)
-    bar.close()
-    return _results(episodes)
-
-
-def per_step_names() -> list[str]:
-    """Per-step metric columns of ``EvalResult.per_user``."""
-    return ["hr", "ndcg", "mrr", "precision"]
-
-
-def _disable(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress
-
-
-COLUMNS = [
-    ("ndcg", "NDCG@k"),
-    ("hr", "HR@k"),
-    ("mrr", "MRR@k"),
-    ("precision", "P@k"),
-    ("return", "return"),
-]
 
 
 def results_table(results: list[EvalResult]) -> str:
-    """A markdown table: mean [95% CI] of each metric, plus coverage, diversity, novelty."""
-    k = results[0].k if results else 10
-    header = ["policy", "users"] + [n.replace("k", str(k)) if "@" in n else n for _, n in COLUMNS]
-    header += ["coverage", "diversity", "novelty"]
+    """A markdown table: mean ± 95% CI half-width of each metric, coverage, diversity, novelty."""
+    labels = metric_labels(slate_size(r.k for r in results))
+    header = ["policy", "users", *labels.values(), "coverage", "diversity", "novelty"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
-        cells = [r.policy, str(r.n_users)]
-        for key, _ in COLUMNS:
-            m, lo, hi = r.summary[key]
-            cells.append(_fmt(m, lo, hi))
+        cells = [r.policy, str(r.n_users)] + [ci_cell(*r.summary[m]) for m in labels]
         cells += [f"{r.coverage:.3f}", f"{r.diversity:.3f}", f"{r.novelty:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _fmt(m: float, lo: float, hi: float) -> str:
-    if math.isnan(m):
-        return "nan"
-    if math.isnan(lo):
-        return f"{m:.4f}"
-    return f"{m:.4f} [{lo:.4f}, {hi:.4f}]"

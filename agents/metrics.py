@@ -6,7 +6,8 @@ Per step, for a slate ``s_1..s_k`` (best first) and the set ``R`` of relevant it
 * ``NDCG@k = DCG / IDCG`` with ``DCG = sum_p [s_p in R] / log2(p + 1)`` (``p`` from 1) and
   ``IDCG = sum_{p=1..min(k, |R|)} 1 / log2(p + 1)``
 * ``MRR@k = 1 / p`` for the first ``p`` with ``s_p in R``, else 0
-* ``precision@k = |{s_p in L}| / k`` for the set ``L`` of liked items
+* ``precision@k = |{s_p in L}| / k`` for the set ``L`` of liked items (the evaluation reads
+  which slate items are liked from the environment's ``info``: :mod:`agents.evaluate`)
 
 Per run, over all slates shown:
 
@@ -86,21 +87,15 @@ def reciprocal_rank(slate: Sequence[int], relevant: Collection[int]) -> float:
     return 0.0
 
 
-def precision(slate: Sequence[int], liked: Collection[int]) -> float:
-    """``precision@k``: share of the slate that is liked.
-
-    Examples:
-        >>> precision([5, 3, 9, 1], {3, 1, 7})
-        0.5
-    """
-    return sum(i in liked for i in slate) / len(slate)
-
-
 def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval of ``values`` (NaNs dropped).
 
+    ``scipy.stats.t.interval(level, n - 1, loc=mean, scale=sem)``, ``sem`` the standard error
+    of the mean; every interval of recgym's tables (over users, over seeds) is this one.
+
     Returns:
-        ``(mean, low, high)``; NaN when there are no values, the interval NaN with one value.
+        ``(mean, low, high)``; NaN when there are no values, the interval NaN with one value,
+        ``(mean, mean)`` when all values are equal.
 
     Examples:
         >>> m, lo, hi = mean_ci([1.0, 2.0, 3.0])
@@ -114,8 +109,11 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float,
     m = float(x.mean())
     if len(x) == 1:
         return m, math.nan, math.nan
-    half = float(stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return m, m - half, m + half
+    sem = float(stats.sem(x))
+    if sem == 0:  # all values equal: SciPy wants a positive scale, the interval is the point
+        return m, m, m
+    low, high = stats.t.interval(level, len(x) - 1, loc=m, scale=sem)
+    return m, float(low), float(high)
 
 
 def coverage(recommended: Collection[int], n_items: int) -> float:

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
+from recgym.progress import tqdm_disable
 from recgym.seeding import RNGLike, as_generator
 
 BATCH = 512  # transitions replayed together
@@ -123,8 +124,10 @@ def logged_transitions(
         next_ends=ctx.group_end[t].astype(np.int64),
     )
     core = env.make_core(min(BATCH, max(n, 1)))  # the env's own replay, obs layout and all
-    disable = None if progress is None else not progress
-    for lo in tqdm(range(0, n, BATCH), desc="logged transitions", unit="batch", disable=disable):
+    bar = tqdm(
+        range(0, n, BATCH), desc="logged transitions", unit="batch", disable=tqdm_disable(progress)
+    )
+    for lo in bar:
         hi = min(lo + BATCH, n)
         rows = np.arange(hi - lo)
         for i in rows.tolist():

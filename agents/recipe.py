@@ -28,12 +28,12 @@ import torch
 from agents.anchor import BCAnchor, PretrainResult, pretrain_actor, warm_up_critic
 from agents.config import AnchorSettings
 from agents.factory import ANCHORED_NOISE
-from agents.offline import fill_replay_buffer, logged_transitions
+from agents.offline import Transitions, fill_replay_buffer, logged_transitions
 from agents.threads import single_blas_thread
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
 
-log = logging.getLogger("agents")
+progress_log = logging.getLogger("agents.progress")
 
 
 @dataclass
@@ -95,15 +95,8 @@ def prepare_anchored(
     with single_blas_thread():
         transitions = logged_transitions(train_env, progress=progress)
         seconds["transitions"] = time.perf_counter() - start
-        anchor = BCAnchor(
-            train_env,
-            transitions,
-            model.device,
-            norm_weight=settings.norm_weight,
-            next_items=settings.next_items,
-            seed=seed,
-        )
-        log.info("behaviour cloning on %d logged transitions", len(transitions))
+        anchor = _new_anchor(model, train_env, transitions, settings, seed)
+        progress_log.info("behaviour cloning on %d logged transitions", len(transitions))
         start = time.perf_counter()
         bc = pretrain_actor(
             model,
@@ -143,7 +136,23 @@ def attach_anchor(
     settings = (settings or AnchorSettings()).validate()
     with single_blas_thread():
         transitions = logged_transitions(train_env, progress=False)
-    anchor = BCAnchor(
+    anchor = _new_anchor(model, train_env, transitions, settings, seed)
+    if getattr(model, "anchor_log_scale", None) is not None:
+        with torch.no_grad():
+            anchor.log_scale.fill_(model.anchor_log_scale)
+    model.set_anchor(anchor)
+    return anchor
+
+
+def _new_anchor(
+    model: Any,
+    train_env: MovieRecEnv,
+    transitions: Transitions,
+    settings: AnchorSettings,
+    seed: int,
+) -> BCAnchor:
+    """The cross-entropy anchor of ``model`` on the logged ``transitions``, as ``settings`` say."""
+    return BCAnchor(
         train_env,
         transitions,
         model.device,
@@ -151,8 +160,3 @@ def attach_anchor(
         next_items=settings.next_items,
         seed=seed,
     )
-    if getattr(model, "anchor_log_scale", None) is not None:
-        with torch.no_grad():
-            anchor.log_scale.fill_(model.anchor_log_scale)
-    model.set_anchor(anchor)
-    return anchor

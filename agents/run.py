@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -42,7 +41,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents.anchored import load_agent, saved_recipe
-from agents.callbacks import CheckpointCallback, ProgressCallback, ValidationCallback
+from agents.callbacks import ProgressCallback, RunCheckpoints, ValidationCallback
 from agents.checkpoints import (
     CheckpointError,
     latest_checkpoint,
@@ -64,8 +63,9 @@ from agents.policies import AgentPolicy, make_baseline
 from agents.recipe import attach_anchor, prepare_anchored
 from agents.threads import single_blas_thread, single_torch_thread
 from agents.wolpertinger import WolpertingerPolicy, value_gap
-from recgym.data.paths import atomic_write
 from recgym.errors import ConfigError, RecgymError
+from recgym.files import atomic_write
+from recgym.progress import shows_bar
 
 __all__ = [
     "CheckpointError",
@@ -81,7 +81,8 @@ __all__ = [
     "train",
 ]
 
-logger = logging.getLogger("agents")
+log = logging.getLogger("agents")  # what a run did (the CLI prints it)
+progress_log = logging.getLogger("agents.progress")  # progress lines where no bar is shown
 OFFLINE_TRANSITIONS = 200_000  # logged transitions sampled for offline pre-training
 LEARNING_STARTS_SHARE = 10  # the default learning_starts is at most 1/10 of the run
 
@@ -146,17 +147,18 @@ def train(
     *,
     resume: bool = False,
     progress: bool | None = None,
-    log=print,
 ) -> BaseAlgorithm:
     """Train an agent as ``config`` says, in ``run_dir`` (see module docs).
+
+    What the run does (resumed from which step, the offline stages, where TensorBoard logs go,
+    the gradient updates done) is reported to the ``agents`` logger.
 
     Args:
         config: The run.
         run_dir: Its directory (created once training starts).
         resume: Continue from the newest checkpoint in ``run_dir`` that loads, if any.
         progress: Show a progress bar (``None``: only on a terminal; otherwise plain lines go
-            to the ``agents`` logger).
-        log: Where to print status lines.
+            to the ``agents.progress`` logger).
 
     Returns:
         The trained model (also saved as ``run_dir/model.zip``).
@@ -167,31 +169,31 @@ def train(
             ``timesteps``.
     """
     run_dir = Path(run_dir)
-    config = _run_config(config, run_dir, resume, log).validate()
+    config = _run_config(config, run_dir, resume).validate()
     env = make_env(config.env_id, n_envs=config.n_envs, **config.env_kwargs)
     val_env = config.make_eval_env("val") if config.eval_every else None
-    model, final = _resume_model(config, env, run_dir, log) if resume else (None, False)
+    model, final = _resume_model(config, env, run_dir) if resume else (None, False)
     if model is None:
-        model = _new_model(config, env, run_dir, log)
+        model = _new_model(config, env, run_dir)
     elif model.num_timesteps >= config.timesteps:
-        log(f"the run is finished ({model.num_timesteps} steps): nothing to train")
+        log.info("the run is finished (%d steps): nothing to train", model.num_timesteps)
         if not final:  # its model.zip was missing or damaged: the last checkpoint replaces it
-            _save_final(model, run_dir, 0.0, 0, log)
+            _save_final(model, run_dir, 0.0, 0)
         return model
     # training starts: only now does the run folder exist
     run_dir.mkdir(parents=True, exist_ok=True)
     write_config(run_dir, config)
     write_hyperparameters(run_dir, model)
     if config.offline_steps and model.num_timesteps == 0:
-        _offline_pretraining(model, config, log)
+        _offline_pretraining(model, config)
     if config.recipe == "anchored":
-        _anchor(model, config, run_dir, progress, log)
-    seconds, updates = _learn(model, config, run_dir, val_env, progress, log)
-    _save_final(model, run_dir, seconds, updates, log)
+        _anchor(model, config, run_dir, progress)
+    seconds, updates = _learn(model, config, run_dir, val_env, progress)
+    _save_final(model, run_dir, seconds, updates)
     return model
 
 
-def _run_config(config: RunConfig, run_dir: Path, resume: bool, log) -> RunConfig:
+def _run_config(config: RunConfig, run_dir: Path, resume: bool) -> RunConfig:
     """The configuration to train with: a resumed run keeps the one it was started with."""
     saved = run_dir / "config.json"
     if saved.is_file() and not resume:
@@ -201,7 +203,9 @@ def _run_config(config: RunConfig, run_dir: Path, resume: bool, log) -> RunConfi
     if resume and saved.is_file():
         kept = read_config(run_dir)
         if asdict(kept) != asdict(config):
-            log("note: resuming with the run's saved configuration (command-line values ignored)")
+            log.info(
+                "note: resuming with the run's saved configuration (command-line values ignored)"
+            )
         return kept
     return config
 
@@ -236,7 +240,7 @@ def run_hyperparameters(config: RunConfig, obs_dim: int) -> dict[str, Any]:
     return hyper
 
 
-def _new_model(config: RunConfig, env, run_dir: Path, log) -> BaseAlgorithm:
+def _new_model(config: RunConfig, env, run_dir: Path) -> BaseAlgorithm:
     hyper = run_hyperparameters(config, int(np.prod(env.observation_space.shape)))
     return make_agent(
         config.algo,
@@ -249,31 +253,32 @@ def _new_model(config: RunConfig, env, run_dir: Path, log) -> BaseAlgorithm:
     )
 
 
-def _anchor(model: BaseAlgorithm, config: RunConfig, run_dir: Path, progress, log) -> None:
+def _anchor(model: BaseAlgorithm, config: RunConfig, run_dir: Path, progress) -> None:
     """The anchored recipe's offline stages for a new model; the anchor back for a resumed one."""
     train_env = config.make_eval_env("train")
     settings = config.anchor_settings()
     if model.num_timesteps:
         attach_anchor(model, train_env, settings, seed=config.seed)
         return
-    log("anchored recipe: behaviour cloning, critic warm-up, then online fine-tuning")
+    log.info("anchored recipe: behaviour cloning, critic warm-up, then online fine-tuning")
     report = prepare_anchored(
         model, train_env, config.make_eval_env("val"), settings, seed=config.seed,
         progress=progress,
     )  # fmt: skip
     bc = report.bc
     best = f" (validation NDCG {bc.val_ndcg[bc.best_epoch]:.4f})" if bc.val_ndcg else ""
-    log(
-        f"behaviour cloning on {report.transitions:,} logged transitions: "
-        f"{report.seconds['bc']:.0f} s"
+    log.info(
+        "behaviour cloning on %s logged transitions: %.0f s",
+        f"{report.transitions:,}",
+        report.seconds["bc"],
     )
-    log(f"  kept epoch {bc.best_epoch + 1} of {bc.epochs}{best}")
-    log(f"critic warm-up: {settings.warmup_steps} steps, {report.seconds['warmup']:.0f} s")
+    log.info("  kept epoch %d of %d%s", bc.best_epoch + 1, bc.epochs, best)
+    log.info("critic warm-up: %d steps, %.0f s", settings.warmup_steps, report.seconds["warmup"])
     with atomic_write(run_dir / "anchor.json", "w") as fh:
         json.dump(report.to_dict(), fh, indent=1)
 
 
-def _resume_model(config: RunConfig, env, run_dir: Path, log) -> tuple[BaseAlgorithm | None, bool]:
+def _resume_model(config: RunConfig, env, run_dir: Path) -> tuple[BaseAlgorithm | None, bool]:
     """The final model of a finished run, else the newest checkpoint that loads, else None.
 
     Returns:
@@ -289,20 +294,22 @@ def _resume_model(config: RunConfig, env, run_dir: Path, log) -> tuple[BaseAlgor
         try:
             return load(final), True
         except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways
-            log(f"model.zip does not load ({type(exc).__name__}: {exc}); trying the checkpoints")
-    model = load_checkpoint(run_dir / "checkpoints", load, log)
+            log.info(
+                "model.zip does not load (%s: %s); trying the checkpoints", type(exc).__name__, exc
+            )
+    model = load_checkpoint(run_dir / "checkpoints", load)
     if model is None:
-        log("no checkpoint found: starting from scratch")
+        log.info("no checkpoint found: starting from scratch")
     else:
-        log(f"resuming from step {model.num_timesteps}")
+        log.info("resuming from step %d", model.num_timesteps)
     return model, False
 
 
-def _offline_pretraining(model: BaseAlgorithm, config: RunConfig, log) -> None:
+def _offline_pretraining(model: BaseAlgorithm, config: RunConfig) -> None:
     train_env = config.make_eval_env("train")
     transitions = logged_transitions(train_env, OFFLINE_TRANSITIONS, rng=config.seed)
     n = fill_replay_buffer(model, transitions)
-    log(f"offline pre-training: {config.offline_steps} gradient steps on {n} transitions")
+    log.info("offline pre-training: %d gradient steps on %d transitions", config.offline_steps, n)
     with single_blas_thread():
         pretrain(model, config.offline_steps)
 
@@ -313,7 +320,6 @@ def _learn(
     run_dir: Path,
     val_env,
     progress: bool | None,
-    log,
 ) -> tuple[float, int]:
     """Online training up to ``config.timesteps``; returns seconds and gradient updates."""
     callbacks: list[BaseCallback] = []
@@ -324,11 +330,11 @@ def _learn(
         )
         callbacks.append(validation)
     if config.checkpoint_every:
-        callbacks.append(CheckpointCallback(run_dir / "checkpoints", config.checkpoint_every))
+        callbacks.append(RunCheckpoints(run_dir / "checkpoints", config.checkpoint_every))
     callbacks.append(ProgressCallback(config.timesteps, progress, validation))
     before = _n_updates(model)
     start = time.perf_counter()
-    log(f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}")
+    log.info("TensorBoard: tensorboard --logdir %s", run_dir / "tb")
     with single_blas_thread():  # one limit for the whole run: no per-step thread toggling
         model.learn(
             config.timesteps - model.num_timesteps,
@@ -338,9 +344,9 @@ def _learn(
         )
     updates = _n_updates(model) - before
     if updates == 0:
-        log(
-            "warning: no gradient update was done: learning_starts "
-            f"({getattr(model, 'learning_starts', '?')}) was never reached"
+        log.warning(
+            "no gradient update was done: learning_starts (%s) was never reached",
+            getattr(model, "learning_starts", "?"),
         )
     return time.perf_counter() - start, updates
 
@@ -349,7 +355,7 @@ def _n_updates(model: BaseAlgorithm) -> int:
     return int(getattr(model, "_n_updates", 0))
 
 
-def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: int, log) -> None:
+def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: int) -> None:
     tmp = run_dir / ".model.tmp.zip"
     model.save(tmp)
     os.replace(tmp, run_dir / "model.zip")
@@ -361,15 +367,21 @@ def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: in
     }
     with atomic_write(run_dir / "train.json", "w") as fh:
         json.dump(record, fh)
-    log(
-        f"trained {model.num_timesteps} steps with {_n_updates(model)} gradient updates "
-        f"({updates} in this session) in {seconds:.0f} s -> {run_dir / 'model.zip'}"
+    log.info(
+        "trained %d steps with %d gradient updates (%d in this session) in %.0f s -> %s",
+        model.num_timesteps,
+        _n_updates(model),
+        updates,
+        seconds,
+        run_dir / "model.zip",
     )
 
 
 # --------------------------------------------------------------------------- load, eval
-def load_model(run_dir: str | os.PathLike[str], device: str = "auto", log=print) -> BaseAlgorithm:
+def load_model(run_dir: str | os.PathLike[str], device: str = "auto") -> BaseAlgorithm:
     """Load ``run_dir/model.zip``, or the newest checkpoint that loads of an unfinished run.
+
+    Which checkpoint was used, and which were skipped, is reported to the ``agents`` logger.
 
     Raises:
         RunError: If the run holds no model, or its ``model.zip`` does not load.
@@ -391,14 +403,14 @@ def load_model(run_dir: str | os.PathLike[str], device: str = "auto", log=print)
                 f"{run_dir} --resume'."
             ) from exc
     model = load_checkpoint(
-        run_dir / "checkpoints", lambda p: load_run_model(p, config, device=device), log
+        run_dir / "checkpoints", lambda p: load_run_model(p, config, device=device)
     )
     if model is None:
         raise RunError(
             f"{str(run_dir)!r} holds no trained model yet (no model.zip or checkpoint): "
             "finish it with 'recgym train --out DIR --resume'."
         )
-    log(f"{run_dir} is unfinished: using its checkpoint at step {model.num_timesteps}")
+    log.info("%s is unfinished: using its checkpoint at step %d", run_dir, model.num_timesteps)
     return model
 
 
@@ -455,7 +467,6 @@ def evaluate_run(
     device: str = "auto",
     progress: bool | None = None,
     write: bool = True,
-    log=print,
 ) -> list[EvalResult]:
     """Evaluate a run's agent next to the baselines on ``split`` users.
 
@@ -465,13 +476,13 @@ def evaluate_run(
         baselines and every result) and ``.md`` (the table); other evaluations are kept.
     """
     config = read_config(run_dir)
-    model = load_model(run_dir, device, log)
+    model = load_model(run_dir, device)
     env = config.make_eval_env(split, **(env_overrides or {}))
     check_compatible(model, env)
     policies = agent_policies(model, config)
     policies += [make_baseline(name, env, seed=config.seed) for name in baselines]
     results = []
-    bars = sys.stderr.isatty() if progress is None else progress
+    bars = shows_bar(progress)
     with single_torch_thread():
         for policy in policies:
             results.append(evaluate(policy, env, max_users=max_users, progress=progress))
@@ -479,7 +490,7 @@ def evaluate_run(
                 # the critic's predicted return against the realised one (over-estimation)
                 results[-1].extra["value_gap"] = value_gap(model, env, policy, max_users)
             if not bars:  # a line per policy where there is no progress bar
-                logger.info(
+                progress_log.info(
                     "evaluated %s: %d %s users in %.1f s",
                     policy.name,
                     results[-1].n_users,

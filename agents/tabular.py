@@ -22,9 +22,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.policies import Policy
-from recgym.data.paths import atomic_write
 from recgym.envs import MovieRecDiscreteEnv
 from recgym.errors import ConfigError
+from recgym.files import atomic_write
+from recgym.progress import tqdm_disable
 
 
 class TabularAgent:
@@ -105,8 +106,7 @@ class TabularAgent:
             progress: Show a progress bar (``None``: only on a terminal).
         """
         returns = []
-        disable = None if progress is None else not progress
-        for i in tqdm(range(episodes), desc=self.algorithm, disable=disable):
+        for i in tqdm(range(episodes), desc=self.algorithm, disable=tqdm_disable(progress)):
             s, _ = env.reset(seed=seed if i == 0 else None)
             a = self.act(s)
             total, done = 0.0, False

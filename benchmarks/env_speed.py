@@ -169,26 +169,16 @@ def vector_env(kwargs: dict, n: int, backend: str, args: Args) -> dict[str, floa
 
 def row(label: str, env: str, r: dict[str, float]) -> list[str]:
     """One table row: rates and ratios to both references."""
-    return [
-        label,
-        env,
-        f"{r['env']:,.0f}",
-        f"{r['bare NumPy']:,.0f}",
-        f"{r['env'] / r['bare NumPy']:.2f}",
-        f"{r['bare torch']:,.0f}",
-        f"{r['env'] / r['bare torch']:.2f}",
-    ]
+    cells = [label, env, f"{r['env']:,.0f}"]
+    for reference in ("bare NumPy", "bare torch"):
+        cells += [f"{r[reference]:,.0f}", f"{r['env'] / r[reference]:.2f}"]
+    return cells
 
 
 def seq_row(label: str, env: str, r: dict[str, float]) -> list[str]:
     """One row of the seq table: both rates, the median ratio and its range."""
-    return [
-        label,
-        env,
-        f"{r['env']:,.0f}",
-        f"{r['seq']:,.0f}",
-        f"{r['seq / env']:.2f} ({r['seq / env min']:.2f}-{r['seq / env max']:.2f})",
-    ]
+    ratio = f"{r['seq / env']:.2f} ({r['seq / env min']:.2f}-{r['seq / env max']:.2f})"
+    return [label, env, f"{r['env']:,.0f}", f"{r['seq']:,.0f}", ratio]
 
 
 def main(args: Args) -> None:

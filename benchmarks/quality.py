@@ -3,7 +3,7 @@ r"""Quality benchmark: DDPG, TD3 and SAC from scratch and with the recipe, again
 DDPG, TD3 and SAC, each from scratch and with the anchored recipe, next to the supervised
 baselines and the simple ones, on held-out users, several seeds.
 
-Each (agent, recipe, seed) run trains with :func:`agents.run.train` (validation NDCG@10 recorded
+Each (agent, recipe, seed) run trains with :func:`agents.run.train` (validation NDCG@k recorded
 every ``--eval-every`` steps for the learning curves), then is evaluated on TEST users with the
 protocol of :mod:`agents.evaluate` (full ranking, consumed and shown items excluded). Rows:
 
@@ -21,7 +21,8 @@ in the table, not dropped.
 
 Output, in ``<out>/<dataset>/<tag>/``:
 
-* ``runs/<env>__<algo>__<seed>__<time>/``: each agent's run directory (config, curve, model);
+* ``runs/<env>__<algo>-<recipe>__<seed>__<time>/``: each agent's run directory (config, curve,
+  model);
 * ``runs.json``: one record per row and seed (metrics, train time, hyperparameters, status);
 * ``results.md``: mean and 95% CI over seeds of NDCG@k, HR@k, MRR@k, P@k, return, coverage,
   novelty and train time;
@@ -36,10 +37,10 @@ Rerun (the README's tables; ``--split-strategy temporal`` for the other one)::
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import traceback
+import warnings
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,11 +49,12 @@ from typing import Any
 
 import numpy as np
 
+from agents.config import BASELINES
+from agents.metrics import MetricWarning, mean_ci
+from agents.tables import LABELS, ci_cell, metric_labels, slate_size
 from benchmarks.common import machine, md_table, parse_args, stamp
 
-METRICS = ("ndcg", "hr", "mrr", "precision", "return")
-LABELS = {"ndcg": "NDCG@10", "hr": "HR@10", "mrr": "MRR@10", "precision": "P@10",
-          "return": "return"}  # fmt: skip
+METRICS = tuple(LABELS)  # the per-user metrics, each seed's value the mean over test users
 
 
 @dataclass
@@ -66,11 +68,8 @@ class Args:
                                metadata={"help": "how each algorithm trains"})  # fmt: skip
     bc: bool = field(default=True, metadata={"help": "the behaviour-cloned actor as a row"})
     baselines: list[str] = field(
-        default_factory=lambda: [
-            "random", "popularity", "itemknn", "embedding-mean", "sasrec", "oracle"
-        ],
-        metadata={"help": "baselines"},
-    )  # fmt: skip
+        default_factory=lambda: list(BASELINES), metadata={"help": "baselines"}
+    )
     seeds: int = field(default=3, metadata={"help": "seeds per policy (0..seeds-1)"})
     timesteps: int = field(default=10_000, metadata={"help": "online steps per agent run"})
     wolpertinger_k: int = field(
@@ -211,7 +210,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
     )
     run_dir = Path(folder) / "runs" / f"{env_id(args)}__{job.name}-{job.recipe}__{job.seed}__" \
         f"{int(time.time())}"  # fmt: skip
-    train(config, run_dir, progress=False, log=lambda *a: None)
+    train(config, run_dir, progress=False)
     results = evaluate_run(run_dir, baselines=(), max_users=args.test_users, progress=False)
     common = {
         "run_dir": str(run_dir),
@@ -285,21 +284,12 @@ def execute(jobs: list[Job], args: Args, folder: Path) -> list[dict[str, Any]]:
 
 
 # ----------------------------------------------------------------------------- aggregation
-def ci95(values: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the Student-t 95% interval (NaN half-width for one value)."""
-    from scipy import stats
-
-    x = np.asarray([v for v in values if v == v], dtype=float)
-    if len(x) == 0:
-        return math.nan, math.nan
-    if len(x) == 1:
-        return float(x[0]), math.nan
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean()), float(half)
-
-
 def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per policy: mean and CI half-width of each metric over its successful seeds."""
+    """Per policy: mean and 95% CI (:func:`agents.metrics.mean_ci`) over its successful seeds.
+
+    Each metric becomes ``(mean, low, high)``; ``k`` is the slate size its runs were evaluated
+    with (``None`` when none succeeded).
+    """
     by_policy: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_policy[r["name"]].append(r)
@@ -307,8 +297,11 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for name, runs in by_policy.items():
         ok = [r for r in runs if r["status"] == "ok"]
         row: dict[str, Any] = {"kind": runs[0]["kind"], "seeds_ok": len(ok), "seeds": len(runs)}
-        for m in (*METRICS, "coverage", "novelty", "train_seconds"):
-            row[m] = ci95([r[m] for r in ok])
+        row["k"] = slate_size(r.get("k") for r in ok)
+        with warnings.catch_warnings():  # no successful seed: NaN, said in the table
+            warnings.simplefilter("ignore", MetricWarning)
+            for m in (*METRICS, "coverage", "novelty", "train_seconds"):
+                row[m] = mean_ci([r[m] for r in ok])
         row["errors"] = sorted({r["error"] for r in runs if r["status"] != "ok"})
         out[name] = row
     return out
@@ -316,13 +309,7 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def table(agg: dict[str, dict[str, Any]]) -> str:
     """The markdown results table (agents first, then baselines)."""
-
-    def cell(v: tuple[float, float], digits: int = 4) -> str:
-        m, h = v
-        if m != m:
-            return "-"
-        return f"{m:.{digits}f}" if h != h else f"{m:.{digits}f} ± {h:.{digits}f}"
-
+    labels = metric_labels(slate_size(a["k"] for a in agg.values()))
     rows = []
     order = {"agent": 0, "bc": 1, "baseline": 2}
     for name, a in sorted(agg.items(), key=lambda kv: (order[kv[1]["kind"]], kv[0])):
@@ -331,11 +318,11 @@ def table(agg: dict[str, dict[str, Any]]) -> str:
         )
         rows.append(
             [name, seeds]
-            + [cell(a[m]) for m in METRICS]
-            + [cell(a["coverage"], 3), cell(a["novelty"], 2), cell(a["train_seconds"], 0)]
+            + [ci_cell(*a[m]) for m in labels]
+            + [ci_cell(*a["coverage"], 3), ci_cell(*a["novelty"], 2)]
+            + [ci_cell(*a["train_seconds"], 0)]
         )
-    header = ["policy", "seeds ok", *[LABELS[m] for m in METRICS], "coverage", "novelty",
-              "train s"]  # fmt: skip
+    header = ["policy", "seeds ok", *labels.values(), "coverage", "novelty", "train s"]
     return md_table(header, rows)
 
 
@@ -346,6 +333,7 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    ndcg = metric_labels(slate_size(a["k"] for a in agg.values()))["ndcg"]
     fig, ax = plt.subplots(figsize=(6, 4))
     curves: dict[str, list[list[list[float]]]] = defaultdict(list)
     for r in records:
@@ -353,9 +341,9 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
             curves[r["name"]].append(r["curve"])
     for name, runs in sorted(curves.items()):
         steps = sorted({s for run in runs for s, _ in run})
-        stats = [ci95([dict(map(tuple, run)).get(s, math.nan) for run in runs]) for s in steps]
-        mean = np.array([m for m, _ in stats])
-        half = np.nan_to_num(np.array([h for _, h in stats]))
+        points = [dict(map(tuple, run)) for run in runs]
+        stats = np.array([mean_ci([p[s] for p in points if s in p]) for s in steps])
+        mean, half = stats[:, 0], np.nan_to_num((stats[:, 2] - stats[:, 1]) / 2)
         ax.plot(steps, mean, marker="o", label=name)
         ax.fill_between(steps, mean - half, mean + half, alpha=0.2)
     for name in ("itemknn", "popularity"):
@@ -364,7 +352,7 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
             ax.annotate(f"{name} (test)", (0.01, agg[name]["ndcg"][0]), fontsize=7,
                         xycoords=("axes fraction", "data"), va="bottom")  # fmt: skip
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("validation NDCG@10")
+    ax.set_ylabel(f"validation {ndcg}")
     ax.set_title("Learning curves (mean, 95% CI over seeds)")
     if curves:
         ax.legend()
@@ -374,13 +362,13 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
 
     names = [n for n in sorted(agg, key=lambda n: -np.nan_to_num(agg[n]["ndcg"][0]))]
     means = [agg[n]["ndcg"][0] for n in names]
-    halves = [np.nan_to_num(agg[n]["ndcg"][1]) for n in names]
+    halves = [np.nan_to_num((agg[n]["ndcg"][2] - agg[n]["ndcg"][1]) / 2) for n in names]
     fig, ax = plt.subplots(figsize=(6, 4))
     palette = {"agent": "tab:blue", "bc": "tab:orange", "baseline": "tab:grey"}
     colors = [palette[agg[n]["kind"]] for n in names]
     ax.bar(names, np.nan_to_num(means), yerr=halves, color=colors, capsize=3)
     ax.set_yscale("log")
-    ax.set_ylabel("test NDCG@10 (log scale)")
+    ax.set_ylabel(f"test {ndcg} (log scale)")
     ax.set_title("Test users, full ranking (95% CI over seeds)")
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()

@@ -6,6 +6,8 @@ terminal, so logs and CI output stay free of bar frames.
 
 from __future__ import annotations
 
+import sys
+
 
 def tqdm_disable(progress: bool | None) -> bool | None:
     """The ``disable=`` argument of ``tqdm`` for a ``progress`` argument.
@@ -17,3 +19,15 @@ def tqdm_disable(progress: bool | None) -> bool | None:
         (False, True, None)
     """
     return None if progress is None else not progress
+
+
+def shows_bar(progress: bool | None) -> bool:
+    """Whether a ``progress`` argument means a bar on standard error (where tqdm draws).
+
+    For code that does something else where no bar is shown (plain log lines, say).
+
+    Examples:
+        >>> shows_bar(True), shows_bar(False)
+        (True, False)
+    """
+    return sys.stderr.isatty() if progress is None else bool(progress)

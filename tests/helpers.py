@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,30 @@ def real_data_dir() -> Path | None:
         if part and (Path(part) / "ml-latest-small" / "ratings.csv").is_file():
             return Path(part)
     return None
+
+
+@contextlib.contextmanager
+def agents_log() -> Iterator[list[str]]:
+    """The status lines the ``agents`` logger reports inside the block (progress lines apart).
+
+    For module-scoped fixtures, where pytest's function-scoped ``caplog`` is not available.
+    """
+    lines: list[str] = []
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name == "agents":
+                lines.append(record.getMessage())
+
+    log = logging.getLogger("agents")
+    handler, level = Lines(logging.INFO), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 def frame(rows: list[tuple]) -> pd.DataFrame:
@@ -94,3 +121,27 @@ def assert_same_info(a, b, path="info"):
         np.testing.assert_array_equal(a, b, err_msg=path)
     else:
         assert a == b or (a != a and b != b), (path, a, b)
+
+
+def step_alike(vec, ref, actions):
+    """Step two vector envs with ``actions``; assert the same results; return ``vec``'s step."""
+    got, want = vec.step(actions), ref.step(actions)
+    for x, y in zip(got[:4], want[:4], strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert_same_info(got[4], want[4])
+    return got
+
+
+def assert_same_weights(train) -> None:
+    """``train()`` (returning a model) twice, torch deterministic: the same weights to the bit."""
+    import torch
+
+    def weights():
+        return [p.detach().cpu().numpy().copy() for p in train().policy.parameters()]
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        for a, b in zip(weights(), weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    finally:
+        torch.use_deterministic_algorithms(False)

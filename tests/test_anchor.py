@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import frame, movies, scenario_env
+from helpers import assert_same_weights, frame, movies, scenario_env
 
 from agents import evaluate, make_agent
 from agents.anchor import BCAnchor, item_scores, pretrain_actor, warm_up_critic
@@ -199,15 +199,9 @@ def test_same_seed_same_weights(planted):
         pretrain_actor(model, anchor, epochs=1, progress=False)
         warm_up_critic(model, anchor, 20, progress=False)
         model.set_anchor(anchor)
-        model.learn(100)
-        return [p.detach().numpy().copy() for p in model.policy.parameters()]
+        return model.learn(100)
 
-    torch.use_deterministic_algorithms(True)
-    try:
-        for a, b in zip(run(), run(), strict=True):
-            np.testing.assert_array_equal(a, b)
-    finally:
-        torch.use_deterministic_algorithms(False)
+    assert_same_weights(run)
 
 
 def test_bad_input(planted, tmp_path):

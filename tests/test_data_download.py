@@ -117,9 +117,9 @@ def test_ctrl_c_leaves_no_partial_file(server, archive, tmp_path, monkeypatch):
     assert _leftovers(dest.parent) == []
 
 
-def test_load_movielens_downloads_into_the_cache(
-    allow_downloads, server, archive, fresh_cache, monkeypatch
-):
+@pytest.fixture
+def served_small(server, archive, allow_downloads, fresh_cache, monkeypatch):
+    """The loopback server serves a synthetic ml-latest-small.zip whose checksum recgym expects."""
     handler, url = server
     handler.payload = archive
     spec = catalog.MOVIELENS["ml-latest-small"]
@@ -128,6 +128,10 @@ def test_load_movielens_downloads_into_the_cache(
     )
     monkeypatch.setitem(catalog.MOVIELENS, "ml-latest-small", fake)
     monkeypatch.setenv("RECGYM_MIRROR", url)
+    return handler
+
+
+def test_load_movielens_downloads_into_the_cache(served_small, archive, fresh_cache, monkeypatch):
     monkeypatch.delenv("RECGYM_DATA_DIR", raising=False)
     ds = load_movielens("ml-latest-small", progress=False)
     assert ds.n_ratings == 600
@@ -221,20 +225,6 @@ def test_recgym_offline_forbids_downloads(server, archive, fresh_cache, monkeypa
 
 
 # ------------------------------------------------------------------ recgym data download
-@pytest.fixture
-def served_small(server, archive, allow_downloads, fresh_cache, monkeypatch):
-    """The loopback server serves a synthetic ml-latest-small.zip whose checksum recgym expects."""
-    handler, url = server
-    handler.payload = archive
-    spec = catalog.MOVIELENS["ml-latest-small"]
-    fake = catalog.MovieLensSpec(
-        **{**spec.__dict__, "sha256": hashlib.sha256(archive).hexdigest(), "size": len(archive)}
-    )
-    monkeypatch.setitem(catalog.MOVIELENS, "ml-latest-small", fake)
-    monkeypatch.setenv("RECGYM_MIRROR", url)
-    return handler
-
-
 @pytest.mark.parametrize("where", ["RECGYM_DATA_DIR", "--data-dir"])
 def test_cli_download_finds_local_data_first(served_small, tmp_path, monkeypatch, capsys, where):
     local = tmp_path / "local"

@@ -52,9 +52,3 @@ def test_file_mode_follows_the_umask_without_touching_it(tmp_path, umask):
     atomic = stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode)
     plain = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
     assert atomic == plain == 0o666 & ~umask
-
-
-def test_old_import_path_still_works_for_agents():
-    from recgym.data.paths import atomic_write as via_paths
-
-    assert via_paths is atomic_write

@@ -8,14 +8,18 @@ import sys
 import pytest
 
 
+def imported(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has loaded once it has run ``code``."""
+    loaded = f"','.join(m for m in {modules!r} if m in sys.modules)"
+    probe = f"{code}\nimport sys\nprint('LOADED=' + {loaded})"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    (line,) = [ln for ln in out.stdout.splitlines() if ln.startswith("LOADED=")]
+    return [m for m in line.removeprefix("LOADED=").split(",") if m]
+
+
 def test_import_recgym_does_not_import_torch_or_sb3():
-    code = (
-        "import sys, recgym, recgym.data, recgym.embeddings, gymnasium as gym\n"
-        "heavy = [m for m in ('torch', 'stable_baselines3') if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    code = "import recgym, recgym.data, recgym.embeddings, gymnasium as gym"
+    assert imported(code, ("torch", "stable_baselines3")) == []
 
 
 HEAVY = ("numpy", "pandas", "scipy", "torch", "stable_baselines3", "gymnasium")
@@ -33,27 +37,13 @@ HEAVY = ("numpy", "pandas", "scipy", "torch", "stable_baselines3", "gymnasium")
 )
 def test_recgym_help_imports_nothing_heavy(argv):
     """`recgym --help` answers at once: it imports no NumPy, pandas, SciPy, torch or SB3."""
-    code = (
-        "import sys\n"
-        "from agents.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "HEAVY="
+    code = f"from agents.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+    assert imported(code, HEAVY) == []
 
 
 def test_import_recgym_imports_no_pandas_or_scipy():
-    code = (
-        "import sys, recgym, gymnasium as gym\n"
-        "assert 'MovieRec-v0' in gym.registry\n"
-        "print(','.join(m for m in ('pandas', 'scipy', 'torch') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    code = "import recgym, gymnasium as gym\nassert 'MovieRec-v0' in gym.registry"
+    assert imported(code, ("pandas", "scipy", "torch")) == []
 
 
 BLOCK_TORCH = """

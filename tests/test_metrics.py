@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from agents import metrics
 from agents.metrics import MetricWarning
 
 
-def test_hit_ndcg_mrr_precision():
+def test_hit_ndcg_mrr():
     slate = [10, 20, 30, 40]
     assert metrics.hit_rate(slate, {30}) == 1.0
     assert metrics.hit_rate(slate, {99}) == 0.0
@@ -27,7 +28,6 @@ def test_hit_ndcg_mrr_precision():
     assert metrics.ndcg([1, 2], {1, 2, 3}) == pytest.approx(1.0)
     assert metrics.reciprocal_rank(slate, {40, 20}) == 0.5
     assert metrics.reciprocal_rank(slate, {99}) == 0.0
-    assert metrics.precision(slate, {10, 40, 77}) == 0.5
 
 
 def test_empty_relevant_set_warns_and_is_nan():
@@ -45,6 +45,19 @@ def test_mean_ci():
     assert (lo, hi) == pytest.approx((0.25 - half, 0.25 + half))
     assert math.isnan(metrics.mean_ci([0.5])[1])
     assert metrics.mean_ci([1.0, float("nan"), 3.0])[0] == 2.0
+    assert metrics.mean_ci([0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)  # no spread: the point itself
+
+
+def test_mean_ci_is_the_student_t_interval():
+    """The interval the quality benchmark reports over seeds (its half-width)."""
+    values = [0.1, 0.3, 0.2]
+    mean, low, high = metrics.mean_ci(values)
+    half = (high - low) / 2
+    sd = stats.tstd(values)
+    assert mean == pytest.approx(0.2)
+    assert half == pytest.approx(stats.t.ppf(0.975, 2) * sd / math.sqrt(3))
+    with pytest.warns(MetricWarning):
+        assert math.isnan(metrics.mean_ci([0.5])[1]) and math.isnan(metrics.mean_ci([])[0])
 
 
 def test_coverage_diversity_novelty():

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
-from scipy import stats
 
 from benchmarks import quality
 
@@ -21,15 +19,6 @@ def tiny_args(tmp_path, **kw) -> quality.Args:
                 eval_users=3, test_users=4, embedding_dim=8, hyperparameters=TINY_HYPER,
                 out=str(tmp_path))  # fmt: skip
     return quality.Args(**{**base, **kw})
-
-
-def test_ci95_is_the_student_t_interval():
-    values = [0.1, 0.3, 0.2]
-    mean, half = quality.ci95(values)
-    sd = stats.tstd(values)
-    assert mean == pytest.approx(0.2)
-    assert half == pytest.approx(stats.t.ppf(0.975, 2) * sd / math.sqrt(3))
-    assert math.isnan(quality.ci95([0.5])[1]) and math.isnan(quality.ci95([])[0])
 
 
 def test_aggregate_counts_failures_and_ignores_them_in_the_means():

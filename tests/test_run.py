@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import agents_log
 
 from agents.checkpoints import CheckpointError
 from agents.config import RunConfig
@@ -53,11 +54,16 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, one_thread) -> tuple[Path, list[str]]:
-    """A finished 300-step run (default learning_starts), and what it printed."""
+    """A finished 300-step run (default learning_starts), and what it reported."""
     out = tmp_path_factory.mktemp("run") / "run"
-    printed: list[str] = []
-    train(tiny(), out, progress=False, log=printed.append)
+    with agents_log() as printed:
+        train(tiny(), out, progress=False)
     return out, printed
+
+
+def reported(caplog) -> list[str]:
+    """The status lines of the ``agents`` logger caught by ``caplog`` (no progress lines)."""
+    return [r.getMessage() for r in caplog.records if r.name == "agents"]
 
 
 def steps_in_curve(run_dir: Path) -> list[int]:
@@ -76,7 +82,7 @@ def test_short_run_caps_learning_starts_and_reports_updates(finished):
 def test_an_explicit_learning_starts_beyond_the_run_is_refused(tmp_path):
     config = tiny(hyperparameters={**TINY_HYPER, "learning_starts": 300})
     with pytest.raises(ConfigError, match="learning_starts=300 is not below timesteps=300"):
-        train(config, tmp_path / "run", progress=False, log=lambda *_: None)
+        train(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
     assert run_hyperparameters(tiny(timesteps=50_000), 90)["learning_starts"] == 1_000
 
@@ -84,7 +90,7 @@ def test_an_explicit_learning_starts_beyond_the_run_is_refused(tmp_path):
 def test_hyperparameters_json_holds_what_the_model_used(finished):
     run_dir, _ = finished
     used = json.loads((run_dir / "hyperparameters.json").read_text())
-    model = load_model(run_dir, device="cpu", log=lambda *_: None)
+    model = load_model(run_dir, device="cpu")
     assert used["buffer_size"] == model.buffer_size == 300  # capped to what the run fills
     assert used["gamma"] == model.gamma == 0.9 and used["tau"] == model.tau
     assert used["batch_size"] == 32 and used["train_freq"] == [1, "step"]
@@ -112,21 +118,20 @@ def test_the_end_of_a_run_is_always_a_validation_point(tmp_path, one_thread):
         tiny(timesteps=250, checkpoint_every=0),
         tmp_path / "run",
         progress=False,
-        log=lambda *_: None,
     )
     assert steps_in_curve(tmp_path / "run") == [100, 200, 250]
 
 
-def test_resumed_validation_keeps_its_schedule(finished, tmp_path, one_thread):
+def test_resumed_validation_keeps_its_schedule(finished, tmp_path, one_thread, caplog):
     """A run killed at step 250, after validating at 300 but before checkpointing 300."""
     run_dir = tmp_path / "run"
     shutil.copytree(finished[0], run_dir)
     (run_dir / "model.zip").unlink()
     for name in ("model_300.zip", "buffer_300.pkl"):
         (run_dir / "checkpoints" / name).unlink()
-    printed: list[str] = []
-    train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
-    assert "resuming from step 200" in printed
+    caplog.set_level(logging.INFO, logger="agents")
+    train(read_config(run_dir), run_dir, resume=True, progress=False)
+    assert "resuming from step 200" in reported(caplog)
     assert steps_in_curve(run_dir) == [100, 200, 300]  # not 100, 200, 300, 201, 202, 300
 
 
@@ -158,9 +163,9 @@ def test_progress_lines_without_a_terminal(tmp_path, caplog, monkeypatch, one_th
             tiny(timesteps=120, checkpoint_every=0, eval_every=60),
             tmp_path / "run",
             progress=False,
-            log=lambda *_: None,
         )
     lines = [r.getMessage() for r in caplog.records if "steps/s" in r.getMessage()]
+    assert {r.name for r in caplog.records if "steps/s" in r.getMessage()} == {"agents.progress"}
     assert len(lines) >= 100  # one per step with no wait between lines
     assert lines[0].startswith("step 1/120 (1%), ")
     assert "val NDCG" not in lines[0] and "val NDCG" in lines[-1]
@@ -169,7 +174,7 @@ def test_progress_lines_without_a_terminal(tmp_path, caplog, monkeypatch, one_th
 
 def test_existing_run_needs_resume(finished):
     with pytest.raises(RunError, match="already holds a run: pass --resume"):
-        train(tiny(), finished[0], progress=False, log=lambda *_: None)
+        train(tiny(), finished[0], progress=False)
 
 
 def damage(path: Path) -> None:
@@ -177,15 +182,17 @@ def damage(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_damaged_newest_checkpoint_falls_back_to_the_previous(finished, tmp_path, one_thread):
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(
+    finished, tmp_path, one_thread, caplog
+):
     run_dir = tmp_path / "run"
     shutil.copytree(finished[0], run_dir)
     (run_dir / "model.zip").unlink()
     (run_dir / "checkpoints" / "latest.json").write_text('{"steps": 300, "model": "model_300.zip"')
     damage(run_dir / "checkpoints" / "model_300.zip")
-    printed: list[str] = []
-    train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
-    text = "\n".join(printed)
+    caplog.set_level(logging.INFO, logger="agents")
+    train(read_config(run_dir), run_dir, resume=True, progress=False)
+    text = "\n".join(reported(caplog))
     assert "checkpoint model_300.zip does not load" in text
     assert "resuming from the newest checkpoint that loads: model_200.zip" in text
     assert "no replay buffer saved with this checkpoint (buffer_200.pkl)" in text
@@ -199,21 +206,21 @@ def test_no_checkpoint_loads_a_clear_error(finished, tmp_path):
     for name in ("model_300.zip", "model_200.zip"):
         damage(run_dir / "checkpoints" / name)
     with pytest.raises(CheckpointError, match=r"No checkpoint in .* loads: model_300.zip \("):
-        train(read_config(run_dir), run_dir, resume=True, progress=False, log=lambda *_: None)
+        train(read_config(run_dir), run_dir, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="model_200.zip"):
-        load_model(run_dir, device="cpu", log=lambda *_: None)
+        load_model(run_dir, device="cpu")
 
 
-def test_damaged_replay_buffer_starts_an_empty_one(finished, tmp_path, one_thread):
+def test_damaged_replay_buffer_starts_an_empty_one(finished, tmp_path, one_thread, caplog):
     run_dir = tmp_path / "run"
     shutil.copytree(finished[0], run_dir)
     (run_dir / "model.zip").unlink()
     (run_dir / "checkpoints" / "model_300.zip").rename(run_dir / "checkpoints" / "model_299.zip")
     (run_dir / "checkpoints" / "buffer_300.pkl").rename(run_dir / "checkpoints" / "buffer_299.pkl")
     damage(run_dir / "checkpoints" / "buffer_299.pkl")
-    printed: list[str] = []
-    train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
-    assert any("replay buffer buffer_299.pkl does not load" in line for line in printed)
+    caplog.set_level(logging.INFO, logger="agents")
+    train(read_config(run_dir), run_dir, resume=True, progress=False)
+    assert any("replay buffer buffer_299.pkl does not load" in line for line in reported(caplog))
 
 
 def test_evaluation_limits_torch_threads_and_restores_them(finished):
@@ -241,9 +248,7 @@ def test_evaluation_limits_torch_threads_and_restores_them(finished):
 def test_evaluate_run_records_split_users_seed_and_date(finished, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(finished[0], run_dir)
-    evaluate_run(
-        run_dir, baselines=("popularity",), max_users=2, progress=False, log=lambda *_: None
-    )
+    evaluate_run(run_dir, baselines=("popularity",), max_users=2, progress=False)
     record = json.loads((run_dir / "eval-test-2-users.json").read_text())
     assert {k: record[k] for k in ("split", "users", "n_users", "seed", "baselines")} == {
         "split": "test",
@@ -256,27 +261,28 @@ def test_evaluate_run_records_split_users_seed_and_date(finished, tmp_path):
     assert len(record["date"]) == len("2026-01-01T00:00:00+00:00")
 
 
-def test_resuming_a_finished_run_trains_nothing(finished, tmp_path):
+def test_resuming_a_finished_run_trains_nothing(finished, tmp_path, caplog):
     run_dir = tmp_path / "run"
     shutil.copytree(finished[0], run_dir)
     before = (run_dir / "train.json").read_text()
-    printed: list[str] = []
-    model = train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
+    caplog.set_level(logging.INFO, logger="agents")
+    model = train(read_config(run_dir), run_dir, resume=True, progress=False)
     assert model.num_timesteps == 300 and (run_dir / "train.json").read_text() == before
-    assert printed == ["the run is finished (300 steps): nothing to train"]
+    assert reported(caplog) == ["the run is finished (300 steps): nothing to train"]
 
 
-def test_damaged_final_model_is_replaced_by_the_last_checkpoint(finished, tmp_path):
+def test_damaged_final_model_is_replaced_by_the_last_checkpoint(finished, tmp_path, caplog):
     run_dir = tmp_path / "run"
     shutil.copytree(finished[0], run_dir)
     damage(run_dir / "model.zip")
     with pytest.raises(RunError, match="model.zip does not load"):
-        load_model(run_dir, device="cpu", log=lambda *_: None)
-    printed: list[str] = []
-    train(read_config(run_dir), run_dir, resume=True, progress=False, log=printed.append)
+        load_model(run_dir, device="cpu")
+    caplog.set_level(logging.INFO, logger="agents")
+    train(read_config(run_dir), run_dir, resume=True, progress=False)
+    printed = reported(caplog)
     assert printed[0].startswith("model.zip does not load (")
     assert "the run is finished (300 steps): nothing to train" in printed
-    assert load_model(run_dir, device="cpu", log=lambda *_: None).num_timesteps == 300
+    assert load_model(run_dir, device="cpu").num_timesteps == 300
 
 
 # ------------------------------------------------------------------------- anchored recipe
@@ -284,14 +290,14 @@ def test_damaged_final_model_is_replaced_by_the_last_checkpoint(finished, tmp_pa
 def anchored_run(tmp_path_factory, one_thread) -> tuple[Path, list[str]]:
     """A finished 300-step run of the anchored recipe (the default for td3), Wolpertinger on."""
     out = tmp_path_factory.mktemp("anchored") / "run"
-    printed: list[str] = []
     config = tiny(
         recipe="auto",
         algo="td3",
         anchor={"bc_epochs": 2, "warmup_steps": 50, "val_users": 5},
         wolpertinger_k=20,
     )
-    train(config, out, progress=False, log=printed.append)
+    with agents_log() as printed:
+        train(config, out, progress=False)
     return out, printed
 
 
@@ -306,7 +312,7 @@ def test_anchored_run_clones_warms_up_and_records_it(anchored_run):
     assert used["recipe"] == "anchored" and used["learning_starts"] == 0
     assert used["action_noise"]["sigma"] == pytest.approx(0.3 / np.sqrt(8))  # norm 0.3 in 8-d
     assert any(line.startswith("behaviour cloning on") for line in printed)
-    model = load_model(run_dir, device="cpu", log=lambda *_: None)
+    model = load_model(run_dir, device="cpu")
     assert type(model).__name__ == "AnchoredTD3" and model.anchor_log_scale is not None
 
 
@@ -314,7 +320,7 @@ def test_anchored_evaluation_has_a_wolpertinger_row_and_the_value_gap(anchored_r
     run_dir = tmp_path / "run"
     shutil.copytree(anchored_run[0], run_dir)
     results = evaluate_run(run_dir, baselines=("popularity",), max_users=4, progress=False,
-                           device="cpu", log=lambda *_: None)  # fmt: skip
+                           device="cpu")  # fmt: skip
     assert [r.policy for r in results] == ["td3", "td3+W20", "popularity"]
     for r in results[:2]:
         gap = r.extra["value_gap"]
@@ -328,8 +334,7 @@ def test_resumed_anchored_run_gets_its_anchor_back(anchored_run, tmp_path, one_t
     (run_dir / "model.zip").unlink()  # resume from the step-200 checkpoint
     for newer in (run_dir / "checkpoints").glob("*_300.*"):
         newer.unlink()
-    model = train(read_config(run_dir), run_dir, resume=True, progress=False,
-                  log=lambda *_: None)  # fmt: skip
+    model = train(read_config(run_dir), run_dir, resume=True, progress=False)
     assert model.num_timesteps == 300 and model.anchor is not None
     assert model.anchor.log_scale.item() == pytest.approx(model.anchor_log_scale)
 
@@ -339,4 +344,4 @@ def test_a_model_of_another_recipe_is_refused(anchored_run, finished, tmp_path):
     shutil.copytree(anchored_run[0], run_dir)
     shutil.copy(finished[0] / "model.zip", run_dir / "model.zip")  # a plain SB3 DDPG
     with pytest.raises(ConfigError, match="recipe 'sb3'.*recipe='anchored', algo='td3'"):
-        load_model(run_dir, device="cpu", log=lambda *_: None)
+        load_model(run_dir, device="cpu")

@@ -22,12 +22,8 @@ import tempfile
 from pathlib import Path
 
 from recgym.errors import CacheError
-from recgym.files import atomic_write
 
-# atomic_write lives in recgym.files; it is imported here too for agents.run,
-# agents.checkpoints and agents.tabular until they import it from there.
 __all__ = [
-    "atomic_write",
     "cache_dir",
     "data_dirs",
     "ensure_writable_dir",
