@@ -230,3 +230,21 @@ def test_agent_evaluation_of_a_user_does_not_depend_on_how_many_are_evaluated():
     few = evaluate(AgentPolicy(model), env, max_users=3, max_steps=20, progress=False)
     more = evaluate(AgentPolicy(model), env, max_users=7, max_steps=20, progress=False)
     pd.testing.assert_frame_equal(few.per_user, more.per_user.iloc[:3])
+
+
+def test_precision_counts_the_liked_hits_of_the_slate():
+    """Known answer: slate [3, 4, 5] for a scenario user; only movie 3 (rated 5) is liked."""
+    from agents.policies import Policy
+
+    class Fixed(Policy):
+        name = "fixed"
+
+        def recommend(self, env, obs):
+            scores = np.zeros(env.dataset.n_items)
+            scores[[2, 3, 4]] = [3.0, 2.0, 1.0]  # movies 3, 4, 5 (ratings 5.0, 1.0, 2.0)
+            return env.recommend_from_scores(scores)
+
+    env = scenario_env(split="test")
+    result = evaluate(Fixed(), env, max_steps=1, progress=False)
+    assert result.per_user["precision"].tolist() == [1 / 3] * result.n_users
+    assert result.per_user["hr"].tolist() == [1.0] * result.n_users  # movie 3 is next
