@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import default_data_dir, machine, md_table, parse_args, stamp
+from recgym.files import atomic_write
 
 
 @dataclass
@@ -369,7 +370,7 @@ def main(args: Args) -> Path:
         space = {k: best[k] for k in SPACE_KEYS}
     data["chosen_space"] = space
     print(f"space: {space}", flush=True)
-    studies = data.setdefault("studies", {})
+    studies: dict[str, Any] = {}
     for algo in args.algos:
         trials: list[dict[str, Any]] = []
         sampler = optuna.samplers.TPESampler(seed=args.seed)
@@ -386,12 +387,20 @@ def main(args: Args) -> Path:
         studies[algo] = {"bc": spaces.behaviour_clone(space, algo)[1], "trials": trials,
                          "space": space}  # fmt: skip
     wall = time.perf_counter() - start
-    data["args"] = asdict(args)
-    data["machine"] = machine()
-    data["runs"].append(
+    # another run may have written its studies meanwhile: keep them, add this run's
+    saved = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
+    saved.setdefault("studies", {}).update(studies)
+    for key in ("space", "chosen_space"):
+        if key in data:
+            saved[key] = data[key]
+    saved["args"] = asdict(args)
+    saved["machine"] = machine()
+    saved["runs"].append(
         f"{stamp()}: `python -m benchmarks.tune {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min)"
     )
-    json_path.write_text(json.dumps(data, indent=1))
+    data = saved
+    with atomic_write(json_path, "w") as fh:
+        json.dump(data, fh, indent=1)
     (folder / f"tuning{suffix}.md").write_text(markdown(data) + "\n")
     return folder
 
