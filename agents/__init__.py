@@ -26,6 +26,8 @@ _EXPORTS = {
     "AgentPolicy": "agents.policies",
     "Policy": "agents.policies",
     "make_baseline": "agents.policies",
+    "SASRecConfig": "agents.sasrec",
+    "SASRecPolicy": "agents.sasrec",
     "EvalResult": "agents.evaluate",
     "evaluate": "agents.evaluate",
     "results_table": "agents.evaluate",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agents.config import ALGO_NAMES, BASELINES, RECIPE_NAMES, RunConfig
+from agents.config import ALGO_NAMES, BASELINES, DEFAULT_BASELINES, RECIPE_NAMES, RunConfig
 
 DEFAULTS = RunConfig()
 # recgym.cli's summary of its data command (a test keeps the two equal)
@@ -173,8 +173,9 @@ def _baselines_option(p: argparse.ArgumentParser, what: str = "") -> None:
         nargs="*",
         choices=BASELINES,
         metavar="NAME",
-        default=list(BASELINES),
-        help=f"{what}of: {', '.join(BASELINES)}; none: --baselines alone (default: all)",
+        default=list(DEFAULT_BASELINES),
+        help=f"{what}of: {', '.join(BASELINES)}; none: --baselines alone (default: all but "
+        "sasrec, which trains a model for minutes)",
     )
 
 

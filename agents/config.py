@@ -31,7 +31,10 @@ ALGO_NAMES = ("ddpg", "td3", "sac", "dqn")
 #: How a run trains: ``anchored`` (:mod:`agents.recipe`) or plain Stable-Baselines3 from scratch.
 RECIPE_NAMES = ("anchored", "sb3")
 #: The baselines of :func:`agents.policies.make_baseline`.
-BASELINES = ("random", "popularity", "itemknn", "embedding-mean", "oracle")
+BASELINES = ("random", "popularity", "itemknn", "embedding-mean", "sasrec", "oracle")
+#: What ``recgym train``/``evaluate`` show by default: all but ``sasrec``, which trains a model
+#: for minutes (ask for it with ``--baselines ... sasrec``).
+DEFAULT_BASELINES = tuple(b for b in BASELINES if b != "sasrec")
 
 
 @dataclass

@@ -15,6 +15,9 @@ Baselines fit on the TRAIN split only (``env.context.split.train_mask``):
   last ``n_recent`` items ``j``, weighted by ``w_j = (scaled rating + 1) / 2``.
 * ``embedding-mean``: the action is the rating-weighted mean of the state's embeddings,
   ``sum_j r_j e_j / sum_j |r_j|`` with ratings scaled to [-1, 1] (disliked items push away).
+* ``sasrec``: a SASRec next-item transformer with its own item embeddings, trained with a
+  full-softmax cross-entropy on the train users' sequences and early-stopped on validation
+  users (:mod:`agents.sasrec`; ``arch="gru"`` for GRU4Rec).
 * ``oracle``: reads the user's future (privileged): the items of the next timestamp first,
   then the rest of the future by rating. An upper bound, not a recommender.
 """
@@ -245,17 +248,30 @@ class OraclePolicy(Policy):
         return env.recommend_from_scores(scores)
 
 
-def make_baseline(name: str, env: MovieRecEnv, seed: int = 0) -> Policy:
+def make_baseline(name: str, env: MovieRecEnv, seed: int = 0, **options: Any) -> Policy:
     """Build a baseline by name for ``env`` (fitted on its train split).
 
     Args:
         name: One of :data:`BASELINES` (or ``"random-action"``).
         env: The (unwrapped) environment whose dataset and split to use.
-        seed: Seed of the random baselines.
+        seed: Seed of the random baselines and of ``sasrec``'s training.
+        **options: ``sasrec`` only: fields of :class:`agents.sasrec.SASRecConfig`
+            (``arch="gru"``, ``dim=128``, ...), ``path`` (load saved weights instead of
+            training) and ``progress``. A fitted ``sasrec`` is cached in memory per dataset,
+            split, seed and options, so asking again does not retrain.
 
     Raises:
-        ConfigError: For an unknown name, with the closest known one.
+        ConfigError: For an unknown name (with the closest known one), or options given to a
+            baseline that takes none.
     """
+    if options and name != "sasrec":
+        raise ConfigError(
+            f"Baseline {name!r} takes no options; got {sorted(options)}. Only 'sasrec' does."
+        )
+    if name == "sasrec":
+        from agents.sasrec import sasrec_policy  # the transformer's code only when asked for
+
+        return sasrec_policy(env, seed=seed, **options)
     if name == "random":
         return RandomPolicy(seed)
     if name == "random-action":

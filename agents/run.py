@@ -48,7 +48,7 @@ from agents.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from agents.config import BASELINES, RunConfig
+from agents.config import DEFAULT_BASELINES, RunConfig
 from agents.evaluate import EvalResult, evaluate, results_table
 from agents.factory import (
     default_buffer_size,
@@ -460,7 +460,7 @@ def evaluation_name(split: str, max_users: int | None) -> str:
 def evaluate_run(
     run_dir: str | os.PathLike[str],
     *,
-    baselines: tuple[str, ...] = BASELINES,
+    baselines: tuple[str, ...] = DEFAULT_BASELINES,
     split: str = "test",
     max_users: int | None = None,
     env_overrides: dict[str, Any] | None = None,
