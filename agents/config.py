@@ -124,13 +124,13 @@ class RunConfig:
     algo: str = "ddpg"
     env_id: str = "MovieRec-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    timesteps: int = 20_000
+    timesteps: int = 5_000
     seed: int = 0
     device: str = "auto"
-    n_envs: int = 1
+    n_envs: int = 4
     offline_steps: int = 0
     checkpoint_every: int = 5_000
-    eval_every: int = 5_000
+    eval_every: int = 2_500
     eval_users: int = 30
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     recipe: str = "auto"

@@ -71,9 +71,9 @@ class Args:
         default_factory=lambda: list(BASELINES), metadata={"help": "baselines"}
     )
     seeds: int = field(default=3, metadata={"help": "seeds per policy (0..seeds-1)"})
-    timesteps: int = field(default=10_000, metadata={"help": "online steps per agent run"})
+    timesteps: int = field(default=5_000, metadata={"help": "online steps per agent run"})
     wolpertinger_k: int = field(
-        default=0, metadata={"help": "also Wolpertinger rows for the recipe (0: off)"}
+        default=20, metadata={"help": "also Wolpertinger rows for the recipe (0: off)"}
     )
     anchor: str = field(default="{}", metadata={"help": "JSON of AnchorSettings overrides"})
     split_strategy: str = field(default="user", metadata={"help": "user or temporal"})
@@ -82,7 +82,7 @@ class Args:
     offline_pretrain: bool = field(default=False, metadata={"help": "logged pre-training"})
     offline_steps: int = field(default=20_000, metadata={"help": "offline gradient steps"})
     n_envs: int = field(default=4, metadata={"help": "parallel users per agent run"})
-    eval_every: int = field(default=5_000, metadata={"help": "validation curve interval"})
+    eval_every: int = field(default=2_500, metadata={"help": "validation curve interval"})
     eval_users: int = field(default=30, metadata={"help": "validation users per curve point"})
     test_users: int | None = field(default=None, metadata={"help": "cap on test users"})
     hyperparameters: str = field(default="{}", metadata={"help": "JSON of SB3 overrides"})
@@ -388,6 +388,8 @@ def main(args: Args) -> Path:
     ]
     jobs += [Job("bc", "bc", s) for s in range(args.seeds) if args.bc]
     jobs += [Job("baseline", b, s) for b in args.baselines for s in range(args.seeds)]
+    # the slowest first (sasrec trains for minutes), so parallel workers finish together
+    jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
     records = execute(jobs, args, folder)
     wall = time.perf_counter() - start
