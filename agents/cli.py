@@ -46,6 +46,12 @@ Train an agent, checkpointing as it goes, then evaluate it next to the
 baselines on the test users (full ranking over the catalogue) and print the
 table. Without a terminal, progress is logged as plain lines to stderr.
 
+By default (--recipe auto) DDPG, TD3 and SAC train with the anchored recipe:
+the actor is first cloned from the logged next items of the train users
+(full-softmax cross-entropy), the critic is warmed up on the same logs, and
+online fine-tuning keeps the clone as an anchor (advantage-weighted loss).
+--recipe sb3 trains plain Stable-Baselines3 from scratch instead.
+
 The run folder (--out) holds:
   config.json           the run's configuration (train again with --config)
   hyperparameters.json  the hyperparameters the model actually used
@@ -60,7 +66,7 @@ The run folder (--out) holds:
 
 TRAIN_EXAMPLES = """\
 examples:
-  recgym train                           # DDPG, 20,000 steps, MovieRec-v0
+  recgym train                           # DDPG, anchored, 5,000 steps, 4 users
   recgym train --algo sac --timesteps 50000 --out runs/sac
   recgym train --out runs/sac --resume   # continue a killed run
   recgym train --config runs/sac/config.json --seed 1 --out runs/sac-1

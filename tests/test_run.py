@@ -14,6 +14,7 @@ from helpers import agents_log
 
 from agents.checkpoints import CheckpointError
 from agents.config import RunConfig
+from agents.factory import ANCHORED_AWR_TEMPERATURE, ANCHORED_NOISE
 from agents.run import (
     RunError,
     evaluate_run,
@@ -34,6 +35,7 @@ def tiny(**kw) -> RunConfig:
         env_id="MovieRecSynthetic-v0",
         env_kwargs={"embedding_dim": 8},
         timesteps=300,
+        n_envs=1,
         device="cpu",
         checkpoint_every=100,
         eval_every=100,
@@ -310,7 +312,8 @@ def test_anchored_run_clones_warms_up_and_records_it(anchored_run):
     assert len(report["bc"]["val_ndcg"]) == report["bc"]["epochs"] == 2
     used = json.loads((run_dir / "hyperparameters.json").read_text())
     assert used["recipe"] == "anchored" and used["learning_starts"] == 0
-    assert used["action_noise"]["sigma"] == pytest.approx(0.3 / np.sqrt(8))  # norm 0.3 in 8-d
+    assert used["action_noise"]["sigma"] == pytest.approx(ANCHORED_NOISE / np.sqrt(8))  # its norm
+    assert (used["actor_loss"], used["awr_temperature"]) == ("awr", ANCHORED_AWR_TEMPERATURE)
     assert any(line.startswith("behaviour cloning on") for line in printed)
     model = load_model(run_dir, device="cpu")
     assert type(model).__name__ == "AnchoredTD3" and model.anchor_log_scale is not None
