@@ -37,6 +37,7 @@ Rerun (the README's tables; ``--split-strategy temporal`` for the other one)::
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import traceback
@@ -93,6 +94,9 @@ class Args:
     out: str = field(default="benchmarks/results", metadata={"help": "output folder"})
     tag: str | None = field(default=None, metadata={"help": "sub-folder name (default: split)"})
     data_dir: str | None = field(default=None, metadata={"help": "where the dataset is"})
+    report_only: bool = field(
+        default=False, metadata={"help": "rewrite results.md and the plots from runs.json"}
+    )
     fail_seeds: list[int] = field(
         default_factory=list, metadata={"help": "make these agent seeds crash (tests)"}
     )
@@ -302,6 +306,9 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             warnings.simplefilter("ignore", MetricWarning)
             for m in (*METRICS, "coverage", "novelty", "train_seconds"):
                 row[m] = mean_ci([r[m] for r in ok])
+        gaps = [r["value_gap"] for r in ok if "value_gap" in r]
+        if gaps:  # agents: the critic's predicted return against the realised one
+            row["value_gap"] = {g: mean_ci([x[g] for x in gaps]) for g in gaps[0]}
         row["errors"] = sorted({r["error"] for r in runs if r["status"] != "ok"})
         out[name] = row
     return out
@@ -324,6 +331,44 @@ def table(agg: dict[str, dict[str, Any]]) -> str:
         )
     header = ["policy", "seeds ok", *labels.values(), "coverage", "novelty", "train s"]
     return md_table(header, rows)
+
+
+def gap_table(agg: dict[str, dict[str, Any]]) -> str:
+    """The critics' mean predicted discounted return against the realised one, per agent row."""
+    rows = [
+        [name, *(ci_cell(*a["value_gap"][g]) for g in ("predicted", "realised", "gap"))]
+        for name, a in sorted(agg.items())
+        if "value_gap" in a
+    ]
+    header = ["agent", "critic's predicted return", "realised return", "gap (over-estimation)"]
+    return md_table(header, rows) if rows else ""
+
+
+def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: float) -> str:
+    """Write ``results.md`` and the plots of ``records``; return the markdown."""
+    agg = aggregate(records)
+    plots(records, agg, folder)
+    gaps = gap_table(agg)
+    text = (
+        f"# {args.dataset}, {args.split_strategy} split\n\n"
+        f"{stamp()}, {machine()}. Wall time {wall / 60:.1f} min with {args.workers} "
+        f"worker(s). Agents: {args.timesteps} steps, {args.n_envs} env(s), embedding "
+        f"{args.embedding} dim {args.embedding_dim}, offline pre-training "
+        f"{args.offline_steps if args.offline_pretrain else 0} steps, hyperparameters "
+        f"{args.hyperparameters}. Mean ± 95% CI over seeds; each seed's value is the mean over "
+        f"{'all' if args.test_users is None else args.test_users} test users.\n\n"
+        f"{table(agg)}\n\n"
+        + (
+            "The critics on the same test users: mean over steps of Q(s, a) for the action "
+            "taken, against the discounted return that followed (the model's gamma).\n\n"
+            f"{gaps}\n\n"
+            if gaps
+            else ""
+        )
+        + "![curves](curves.png) ![bars](bars.png)\n"
+    )
+    (folder / "results.md").write_text(text)
+    return text
 
 
 def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder: Path) -> None:
@@ -380,6 +425,11 @@ def main(args: Args) -> Path:
     """Run the sweep, write runs.json, results.md and the plots; return the folder."""
     folder = Path(args.out) / args.dataset / (args.tag or args.split_strategy)
     folder.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        saved = json.loads((folder / "runs.json").read_text())
+        ran = Args(**{**saved["args"], "report_only": True})
+        write_report(folder, ran, saved["runs"], saved.get("wall_seconds", math.nan))
+        return folder
     jobs = [
         Job("agent", a, s, recipe)
         for recipe in args.recipes
@@ -393,21 +443,9 @@ def main(args: Args) -> Path:
     start = time.perf_counter()
     records = execute(jobs, args, folder)
     wall = time.perf_counter() - start
-    (folder / "runs.json").write_text(json.dumps({"args": asdict(args), "runs": records}, indent=1))
-    agg = aggregate(records)
-    plots(records, agg, folder)
-    text = (
-        f"# {args.dataset}, {args.split_strategy} split\n\n"
-        f"{stamp()}, {machine()}. Wall time {wall / 60:.1f} min with {args.workers} "
-        f"worker(s). Agents: {args.timesteps} steps, {args.n_envs} env(s), embedding "
-        f"{args.embedding} dim {args.embedding_dim}, offline pre-training "
-        f"{args.offline_steps if args.offline_pretrain else 0} steps, hyperparameters "
-        f"{args.hyperparameters}. Mean ± 95% CI over seeds; each seed's value is the mean over "
-        f"{'all' if args.test_users is None else args.test_users} test users.\n\n"
-        f"{table(agg)}\n\n![curves](curves.png) ![bars](bars.png)\n"
-    )
-    (folder / "results.md").write_text(text)
-    print(text)
+    runs = {"args": asdict(args), "wall_seconds": wall, "runs": records}
+    (folder / "runs.json").write_text(json.dumps(runs, indent=1))
+    print(write_report(folder, args, records, wall))
     failed = [r for r in records if r["status"] != "ok"]
     for r in failed:
         print(f"FAILED {r['name']} seed {r['seed']}: {r['error']}")

@@ -65,6 +65,13 @@ def test_recipe_rows_wolpertinger_and_behaviour_cloning(tmp_path):
     assert by_name["bc"]["train_seconds"] > 0
     table = (folder / "results.md").read_text()
     assert table.index("| td3 (recipe+W20) |") < table.index("| bc |")  # agents first
+    gap = recipe["value_gap"]
+    gap_rows = table[table.index("critic's predicted return") :].splitlines()
+    assert any(line.startswith(f"| td3 (recipe) | {gap['predicted']:.4f}") for line in gap_rows)
+    assert "| bc |" not in "\n".join(gap_rows)  # no critic, no gap row
+    (folder / "results.md").unlink()
+    quality.main(tiny_args(tmp_path, report_only=True))  # from runs.json, nothing retrained
+    assert (folder / "results.md").read_text().split("\n")[3:] == table.split("\n")[3:]
 
 
 def test_local_processes(tmp_path):
