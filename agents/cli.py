@@ -34,7 +34,7 @@ on held-out users, and ask it for a user's next movies."""
 
 EXAMPLES = """\
 examples:
-  recgym train --algo td3 --timesteps 20000 --out runs/td3
+  recgym train --algo td3 --out runs/td3
   recgym evaluate runs/td3 --split val --max-users 20
   recgym recommend runs/td3 --user 414 -k 10
   recgym data info ml-latest-small

@@ -187,7 +187,10 @@ def test_missing_required_option_exits_2():
         ),
         (["train", "--config", "no/such.yml"], "no/such.yml"),
         (["train", "--out", "{run}"], "already holds a run: pass --resume"),
-        (["train", "--dataset", "ml-100k", "--data-dir", "{tmp}/empty"], "ml-100k"),  # no data
+        (
+            ["train", "--dataset", "ml-100k", "--data-dir", "{tmp}/empty"],
+            "--data-dir on the command line",
+        ),
         (["data", "info", "ml-100"], "Did you mean 'ml-100k'"),
     ],
 )

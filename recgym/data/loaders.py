@@ -154,7 +154,8 @@ def load_movielens(
         looked = [str(p) for d in data_dirs(data_dir) for p in _candidates(spec, d)]
         how = (
             f"Download {spec.zip_name} from {GROUPLENS_URL} and put it (or its unpacked "
-            f"folder) in one of those folders, or pass data_dir=, or set RECGYM_DATA_DIR."
+            f"folder) in one of those folders, or pass data_dir= (--data-dir on the command line), "
+            "or set RECGYM_DATA_DIR."
         )
         if not download:
             raise DatasetNotFoundError(
