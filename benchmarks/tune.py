@@ -67,6 +67,12 @@ class Args:
     warmups: list[int] = field(default_factory=lambda: [0, 2000, 5000],
                                metadata={"help": "critic warm-up steps searched"})  # fmt: skip
     seed: int = field(default=0, metadata={"help": "seed of every run"})
+    defaults_first: bool = field(
+        default=True,
+        metadata={
+            "help": "each algorithm's first trial is the recipe's defaults (agents/factory.py)"
+        },
+    )
     skip_space: bool = field(default=False, metadata={"help": "reuse the saved space study"})
     space: str | None = field(
         default=None, metadata={"help": "fix the space as JSON, e.g. '{\"embedding\": ...}'"}
@@ -178,15 +184,36 @@ class Spaces:
         return self._bc[key]
 
 
-def space_study(args: Args, spaces: Spaces) -> list[dict[str, Any]]:
-    """Study 1: (a) embedding x dim, frame and MLP; (b) encoder x state at the best of (a)."""
-    records = []
+def space_study(
+    args: Args,
+    spaces: Spaces,
+    saved: list[dict[str, Any]] | None = None,
+    save: Any = None,
+) -> list[dict[str, Any]]:
+    """Study 1: (a) embedding x dim, frame and MLP; (b) encoder x state at the best of (a).
+
+    Args:
+        args: The run's arguments.
+        spaces: Builds and caches environments and cloned actors.
+        saved: Records of an earlier run; one of the same space, ``bc_epochs`` and seed is
+            reused instead of cloning again (a killed study resumes where it stopped).
+        save: Called with the records after each one, to keep them on disk.
+    """
+    records: list[dict[str, Any]] = []
 
     def run(space: dict[str, Any], stage: str) -> None:
-        _, record = spaces.behaviour_clone(space, "td3")
-        record = {**record, "stage": stage}
+        same = (args.bc_epochs, args.seed)
+        old = [r for r in saved or [] if all(r.get(k) == space[k] for k in SPACE_KEYS)
+               and (r.get("bc_epochs"), r.get("seed")) == same]  # fmt: skip
+        if old:
+            record = {**old[-1], "stage": stage}
+        else:
+            _, record = spaces.behaviour_clone(space, "td3")
+            record = {**record, "stage": stage, "bc_epochs": args.bc_epochs, "seed": args.seed}
         print(json.dumps(record), flush=True)
         records.append(record)
+        if save is not None:
+            save(records)
 
     for embedding in args.embeddings:
         for dim in args.dims:
@@ -268,6 +295,27 @@ def fine_tune_trial(
     }
 
 
+def default_params(algo: str) -> dict[str, Any]:
+    """The recipe's defaults as a point of the search space (enqueued as the first trial)."""
+    from agents import factory
+    from agents.config import AnchorSettings
+
+    params: dict[str, Any] = {
+        "actor_loss": factory.ANCHORED_ACTOR_LOSS,
+        "critic_weight": factory.ANCHORED_CRITIC_WEIGHT,
+        "gamma": factory.ANCHORED_GAMMA,
+        "hit_discount": 1.0,
+        "warmup_steps": AnchorSettings().warmup_steps,
+        "actor_lr": factory.ANCHORED_ACTOR_LR,
+        "noise": factory.ANCHORED_NOISE,
+    }
+    if params["actor_loss"] == "awr":
+        params["awr_temperature"] = factory.ANCHORED_AWR_TEMPERATURE
+    if algo == "sac":
+        params["ent_coef"] = factory.ANCHORED_ENT_COEF
+    return params
+
+
 def suggest(trial: Any, algo: str, warmups: list[int]) -> dict[str, Any]:
     """The fine-tuning search space (see the module docstring)."""
     params: dict[str, Any] = {
@@ -309,7 +357,7 @@ def markdown(data: dict[str, Any]) -> str:
              f"{r['seconds']:.0f}"]
             for r in sorted(space, key=lambda r: (r["stage"], -r["val_ndcg"]))
         ]  # fmt: skip
-        chosen = data["chosen_space"]
+        chosen = data.get("chosen_space")
         lines += [
             "## 1. Space: behaviour cloning alone (TD3's actor)",
             "",
@@ -329,7 +377,8 @@ def markdown(data: dict[str, Any]) -> str:
                 + [""] * len(ks) + [""] * len(keys)]  # fmt: skip
         for t in runs:
             rows.append(
-                [t["best"], f"{t['val_ndcg']['plain']:.4f}", f"{t['score']:.4f}",
+                [t["best"] + (" (the defaults)" if t.get("defaults") else ""),
+                 f"{t['val_ndcg']['plain']:.4f}", f"{t['score']:.4f}",
                  f"{t['val_return']['plain']:.3f}"]
                 + [f"{t['val_ndcg'][n]:.4f}" for n in ks]
                 + [_fmt(t.get(k)) for k in keys]
@@ -347,6 +396,20 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def space_key(record: dict[str, Any]) -> str:
+    """What makes two space-study records the same measurement."""
+    return json.dumps([record.get(k) for k in (*SPACE_KEYS, "bc_epochs", "seed")])
+
+
+def update_json(path: Path, change: Any) -> dict[str, Any]:
+    """Re-read ``path`` (another run may have written it), apply ``change``, write atomically."""
+    saved = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    change(saved)
+    with atomic_write(path, "w") as fh:
+        json.dump(saved, fh, indent=1)
+    return saved
+
+
 def main(args: Args) -> Path:
     """Run the studies, update tuning.json, rewrite tuning.md; return the folder."""
     import optuna
@@ -360,25 +423,43 @@ def main(args: Args) -> Path:
     data = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
     start = time.perf_counter()
     spaces = Spaces(args)
+
+    def save_space(records: list[dict[str, Any]]) -> None:
+        def change(saved: dict[str, Any]) -> None:
+            mine = {space_key(r) for r in records}
+            others = [r for r in saved.get("space", []) if space_key(r) not in mine]
+            saved["space"] = others + records
+
+        update_json(json_path, change)
+
     if args.space:
         space = {"history": 0, **json.loads(args.space)}
     elif args.skip_space and data.get("space"):
         space = data["chosen_space"]
     else:
-        data["space"] = space_study(args, spaces)
-        best = max(data["space"], key=lambda r: r["val_ndcg"])
+        records = space_study(args, spaces, saved=data.get("space"), save=save_space)
+        best = max(records, key=lambda r: r["val_ndcg"])
         space = {k: best[k] for k in SPACE_KEYS}
-    data["chosen_space"] = space
     print(f"space: {space}", flush=True)
     studies: dict[str, Any] = {}
     for algo in args.algos:
         trials: list[dict[str, Any]] = []
         sampler = optuna.samplers.TPESampler(seed=args.seed)
         study = optuna.create_study(direction="maximize", sampler=sampler)
+        defaults = default_params(algo)
+        enqueue = args.defaults_first and defaults["warmup_steps"] in args.warmups
+        if enqueue:
+            study.enqueue_trial(defaults)
+        elif args.defaults_first:
+            print(f"the default warm-up ({defaults['warmup_steps']}) is not in --warmups: "
+                  "the defaults are not a trial", flush=True)  # fmt: skip
 
-        def objective(trial: Any, algo: str = algo, trials: list = trials) -> float:
+        def objective(
+            trial: Any, algo: str = algo, trials: list = trials, enqueue: bool = enqueue
+        ) -> float:
             params = suggest(trial, algo, args.warmups)
             record = fine_tune_trial(args, spaces, space, algo, params)
+            record["defaults"] = enqueue and trial.number == 0
             print(json.dumps(record), flush=True)
             trials.append(record)
             return record["score"]
@@ -387,20 +468,17 @@ def main(args: Args) -> Path:
         studies[algo] = {"bc": spaces.behaviour_clone(space, algo)[1], "trials": trials,
                          "space": space}  # fmt: skip
     wall = time.perf_counter() - start
-    # another run may have written its studies meanwhile: keep them, add this run's
-    saved = json.loads(json_path.read_text()) if json_path.exists() else {"runs": []}
-    saved.setdefault("studies", {}).update(studies)
-    for key in ("space", "chosen_space"):
-        if key in data:
-            saved[key] = data[key]
-    saved["args"] = asdict(args)
-    saved["machine"] = machine()
-    saved["runs"].append(
-        f"{stamp()}: `python -m benchmarks.tune {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min)"
-    )
-    data = saved
-    with atomic_write(json_path, "w") as fh:
-        json.dump(data, fh, indent=1)
+
+    def finish(saved: dict[str, Any]) -> None:  # other runs' studies are kept
+        saved.setdefault("studies", {}).update(studies)
+        saved["chosen_space"] = space
+        saved["args"] = asdict(args)
+        saved["machine"] = machine()
+        saved.setdefault("runs", []).append(
+            f"{stamp()}: `python -m benchmarks.tune {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min)"
+        )
+
+    data = update_json(json_path, finish)
     (folder / f"tuning{suffix}.md").write_text(markdown(data) + "\n")
     return folder
 

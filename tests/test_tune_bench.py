@@ -25,7 +25,15 @@ def test_tiny_tuning_writes_both_studies(tmp_path):
     assert set(trial["val_ndcg"]) == {"plain", "K=10"} and trial["best"] in trial["val_ndcg"]
     text = (folder / "tuning.md").read_text()
     assert "## 1. Space" in text and "## 2. Fine-tuning: sac" in text and "bc (no fine" in text
-    # a second run with another algorithm keeps the first run's studies
-    tune.main(tune.Args(**{**vars(args), "algos": ["ddpg"], "skip_space": True}))
-    data = json.loads((folder / "tuning.json").read_text())
-    assert set(data["studies"]) == {"td3", "sac", "ddpg"} and len(data["runs"]) == 2
+    assert not any(t["defaults"] for t in data["studies"]["sac"]["trials"])  # 2000 not searched
+    # a second run with another algorithm reuses the saved space study (nothing cloned again),
+    # keeps the first run's studies, and its first trial is the recipe's defaults
+    again = {**vars(args), "algos": ["ddpg"], "warmups": [2000]}
+    tune.main(tune.Args(**again))
+    data2 = json.loads((folder / "tuning.json").read_text())
+    assert [r["seconds"] for r in data2["space"]] == [r["seconds"] for r in data["space"]]
+    assert set(data2["studies"]) == {"td3", "sac", "ddpg"} and len(data2["runs"]) == 2
+    trial = data2["studies"]["ddpg"]["trials"][0]
+    params = {k: trial[k] for k in tune.default_params("ddpg")}
+    assert trial["defaults"] and params == tune.default_params("ddpg")
+    assert "(the defaults)" in (folder / "tuning.md").read_text()
