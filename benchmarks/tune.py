@@ -340,8 +340,13 @@ def markdown(data: dict[str, Any]) -> str:
     lines = [
         f"# Tuning of the anchored recipe, {args['dataset']} ({args['split_strategy']} split)",
         "",
-        f"Validation users only; seed {args['seed']}; {args['timesteps']:,} online steps per "
-        "fine-tuning trial. Written by `python -m benchmarks.tune`; its runs:",
+        f"Validation users only; seed {args['seed']}"
+        + (
+            f"; {args['timesteps']:,} online steps per fine-tuning trial"
+            if data.get("studies")
+            else "; no fine-tuning study yet"
+        )  # fmt: skip
+        + ". Written by `python -m benchmarks.tune`; its runs:",
         "",
         *[f"* {run}" for run in data["runs"]],
         "",
