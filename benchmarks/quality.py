@@ -185,7 +185,6 @@ def _metrics(result: Any) -> dict[str, Any]:
     out = {m: result.summary[m][0] for m in METRICS}
     out.update(coverage=result.coverage, diversity=result.diversity, novelty=result.novelty,
                users=result.n_users, k=result.k, **result.extra)  # fmt: skip
-    out.setdefault("train_seconds", 0.0)
     return out
 
 
@@ -304,8 +303,9 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         row["k"] = slate_size(r.get("k") for r in ok)
         with warnings.catch_warnings():  # no successful seed: NaN, said in the table
             warnings.simplefilter("ignore", MetricWarning)
-            for m in (*METRICS, "coverage", "novelty", "train_seconds"):
+            for m in (*METRICS, "coverage", "novelty"):
                 row[m] = mean_ci([r[m] for r in ok])
+            row["train_seconds"] = mean_ci([r.get("train_seconds", 0.0) for r in ok])
         gaps = [r["value_gap"] for r in ok if "value_gap" in r]
         if gaps:  # agents: the critic's predicted return against the realised one
             row["value_gap"] = {g: mean_ci([x[g] for x in gaps]) for g in gaps[0]}

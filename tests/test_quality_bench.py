@@ -61,6 +61,7 @@ def test_recipe_rows_wolpertinger_and_behaviour_cloning(tmp_path):
     assert set(by_name) == {"td3 (recipe)", "td3 (recipe+W20)", "bc"}
     recipe = by_name["td3 (recipe)"]
     assert recipe["anchor"]["bc"]["epochs"] == 1 and "value_gap" in recipe
+    assert recipe["train_seconds"] > sum(recipe["anchor"]["seconds"].values()) > 0
     assert recipe["run_dir"] == by_name["td3 (recipe+W20)"]["run_dir"]  # one model, two rows
     assert by_name["bc"]["train_seconds"] > 0
     table = (folder / "results.md").read_text()
