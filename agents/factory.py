@@ -23,8 +23,9 @@ train_freq        1 step, gradient_steps -1       one update per collected trans
 ================  ==============================  ===============================================
 
 The anchored recipe (``recipe="anchored"``, :mod:`agents.anchored`, :mod:`agents.recipe`)
-starts from a behaviour-cloned actor, so it changes a few of them (chosen on validation users,
-td3, seed 0; ``benchmarks/results/ml-latest-small/tuning.md``):
+starts from a behaviour-cloned actor, so it changes a few of them (chosen on ml-latest-small's
+validation users in runs of the recipe with TD3, seed 0; the embedding and state choices are in
+``benchmarks/results/ml-latest-small/tuning.md``, whose fine-tuning study is still to be run):
 
 ====================  ==========================  ===========================================
 setting               value                       reason
