@@ -225,10 +225,10 @@ def _from_dict(cls: type, data: dict[str, Any], source: str) -> Any:
 
 
 def _check_int(name: str, value: Any, low: int) -> None:
-    from recgym.errors import ConfigError
+    """:func:`recgym.errors.check_int`, imported on first use (see the note above)."""
+    from recgym.errors import check_int
 
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
+    check_int(name, value, low)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

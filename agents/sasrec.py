@@ -86,7 +86,7 @@ from agents.policies import Policy
 from agents.threads import single_torch_thread
 from recgym.data import Dataset, Split
 from recgym.envs import MovieRecEnv
-from recgym.errors import ConfigError, RecgymWarning, check_choice
+from recgym.errors import ConfigError, RecgymWarning, check_choice, check_int
 from recgym.files import atomic_write
 from recgym.progress import tqdm_disable
 
@@ -158,8 +158,8 @@ class SASRecConfig:
         """Check every value; raise :class:`ConfigError` naming the bad one."""
         check_choice("arch", self.arch, ARCHS)
         for name in ("dim", "n_blocks", "n_heads", "max_len", "batch_size", "max_epochs"):
-            _check_int(name, getattr(self, name), 1)
-        _check_int("patience", self.patience, 0)
+            check_int(name, getattr(self, name), 1)
+        check_int("patience", self.patience, 0)
         if self.arch == "sasrec" and self.dim % self.n_heads:
             raise ConfigError(
                 f"n_heads={self.n_heads} does not divide dim={self.dim}; pick a dim that is a "
@@ -189,13 +189,6 @@ class SASRecConfig:
                 f"Unknown sasrec option(s) {unknown}; known: {known}." + suggest(unknown[0], known)
             )
         return cls(**options)
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
-    if value < low:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {low}.")
 
 
 def _check_float(
@@ -809,7 +802,7 @@ def fit_sasrec(
     """
     env = getattr(env, "unwrapped", env)
     config = config or SASRecConfig()
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     ctx = env.context
     ds, split = ctx.dataset, ctx.split
     seqs = train_sequences(ds, split)
