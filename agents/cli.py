@@ -46,7 +46,7 @@ Train an agent, checkpointing as it goes, then evaluate it next to the
 baselines on the test users (full ranking over the catalogue) and print the
 table. Without a terminal, progress is logged as plain lines to stderr.
 
-By default (--recipe auto) DDPG, TD3 and SAC train with the anchored recipe:
+By default DDPG, TD3 and SAC train with the anchored recipe (DQN: plain SB3):
 the actor is first cloned from the logged next items of the train users
 (full-softmax cross-entropy), the critic is warmed up on the same logs, and
 online fine-tuning keeps the clone as an anchor (advantage-weighted loss).
