@@ -86,14 +86,25 @@ class LoggedBatch:
     Attributes:
         observations: ``(B, obs_dim)``.
         consumed: ``(B, n_items)`` bool, the items each user consumed before the step.
-        targets: ``(B, n_items)`` float, the next-item distribution (rows sum to 1).
+        target_rows: ``(T,)`` the row of each target (a row has one or more).
+        target_items: ``(T,)`` the target item indices.
+        target_weights: ``(T,)`` their weights (a row's weights sum to 1).
         actions: ``(B, dim)``, the logged actions (the items' embeddings).
     """
 
     observations: torch.Tensor
     consumed: torch.Tensor
-    targets: torch.Tensor
+    target_rows: torch.Tensor
+    target_items: torch.Tensor
+    target_weights: torch.Tensor
     actions: torch.Tensor
+
+    @property
+    def targets(self) -> torch.Tensor:
+        """``(B, n_items)`` float, the next-item distribution as a dense matrix."""
+        dense = torch.zeros(self.consumed.shape, device=self.consumed.device)
+        dense[self.target_rows, self.target_items] = self.target_weights
+        return dense
 
 
 class BCAnchor(nn.Module):
@@ -155,12 +166,14 @@ class BCAnchor(nn.Module):
             ends = t.next_ends[index]
         else:
             ends = steps + 1
-        targets = _ranges_mask(self.dataset_items, steps, ends, b, self.n_items).astype(np.float32)
-        targets /= targets.sum(axis=1, keepdims=True)
+        rows, targets = _ranges(self.dataset_items, steps, ends)
+        weights = (1.0 / (ends - steps))[rows].astype(np.float32)
         return LoggedBatch(
             observations=torch.as_tensor(t.observations[index], device=self.device),
             consumed=torch.as_tensor(consumed, device=self.device),
-            targets=torch.as_tensor(targets, device=self.device),
+            target_rows=torch.as_tensor(rows, device=self.device),
+            target_items=torch.as_tensor(targets, device=self.device),
+            target_weights=torch.as_tensor(weights, device=self.device),
             actions=torch.as_tensor(t.actions[index], device=self.device),
         )
 
@@ -178,23 +191,32 @@ class BCAnchor(nn.Module):
     ) -> torch.Tensor:
         """Cross-entropy plus the norm term, averaged over the batch (``weights``: per row)."""
         logp = torch.log_softmax(self.logits(actions, batch.consumed), dim=1)
-        # targets are never consumed items, so 0 * -inf never occurs
-        ce = -(batch.targets * logp.masked_fill(batch.consumed, 0.0)).sum(1)
+        # targets are never consumed items, so their log-probabilities are finite
+        picked = logp[batch.target_rows, batch.target_items] * batch.target_weights
+        ce = -torch.zeros(len(logp), device=logp.device).index_add(0, batch.target_rows, picked)
         ce = ce.mean() if weights is None else (weights * ce).mean()
         if self.norm_weight:
             ce = ce + self.norm_weight * ((actions.norm(dim=1) - 1.0) ** 2).mean()
         return ce
 
 
+def _ranges(
+    items: np.ndarray, starts: np.ndarray, stops: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(row, item)`` pairs: row ``j`` with each of ``items[starts[j]:stops[j]]``."""
+    lengths = stops - starts
+    row = np.repeat(np.arange(len(starts)), lengths)
+    flat = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return row, items[flat]
+
+
 def _ranges_mask(
     items: np.ndarray, starts: np.ndarray, stops: np.ndarray, rows: int, n_items: int
 ) -> np.ndarray:
     """``(rows, n_items)`` bool: row ``j`` marks ``items[starts[j]:stops[j]]``."""
-    lengths = stops - starts
-    row = np.repeat(np.arange(rows), lengths)
-    flat = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    row, marked = _ranges(items, starts, stops)
     mask = np.zeros((rows, n_items), dtype=bool)
-    mask[row, items[flat]] = True
+    mask[row, marked] = True
     return mask
 
 

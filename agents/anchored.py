@@ -151,8 +151,18 @@ class AnchoredMixin:
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "anchor", "_ce_losses"]
 
-    def _anchored_actor_loss(self, rl_loss: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """The actor loss of ``actor_loss`` (``rl_loss``, SB3's, without an anchor)."""
+    @property
+    def _uses_rl_loss(self) -> bool:
+        """Whether the actor loss reads SB3's critic term (not with AWR: its CE is the loss)."""
+        return self.anchor is None or (self.actor_loss == "td3bc" and self.critic_weight > 0)
+
+    def _anchored_actor_loss(
+        self, rl_loss: torch.Tensor | None, q: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The actor loss of ``actor_loss`` (``rl_loss``, SB3's, without an anchor).
+
+        ``rl_loss`` and ``q`` may be ``None`` when :attr:`_uses_rl_loss` is false.
+        """
         if self.anchor is None:
             return rl_loss
         batch = self.anchor.sample(self.batch_size)
@@ -165,7 +175,7 @@ class AnchoredMixin:
             weights = awr_weights(advantage, self.awr_temperature)
         ce = self.anchor.loss(actions, batch, weights)
         self._ce_losses.append(ce.item())
-        if self.critic_weight == 0 or self.actor_loss == "awr":
+        if not self._uses_rl_loss:
             return ce
         scale = self.critic_weight / q.abs().mean().detach().clamp_min(1e-6)
         return scale * rl_loss + ce
@@ -234,8 +244,11 @@ class AnchoredTD3(AnchoredMixin, TD3):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             critic_losses.append(self.critic_step(data))
             if self._n_updates % self.policy_delay == 0:
-                q = self.critic.q1_forward(data.observations, self.actor(data.observations))
-                loss = self._anchored_actor_loss(-q.mean(), q)
+                q = rl_loss = None
+                if self._uses_rl_loss:
+                    q = self.critic.q1_forward(data.observations, self.actor(data.observations))
+                    rl_loss = -q.mean()
+                loss = self._anchored_actor_loss(rl_loss, q)
                 actor_losses.append(_gradient_step(self.actor.optimizer, loss))
                 self.update_critic_target()
                 polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
@@ -311,17 +324,22 @@ class AnchoredSAC(AnchoredMixin, SAC):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             if self.use_sde:
                 self.actor.reset_noise()
-            actions_pi, log_prob = self.actor.action_log_prob(data.observations)
-            log_prob = log_prob.reshape(-1, 1)
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            learn_ent_coef = self.ent_coef_optimizer is not None and self.log_ent_coef is not None
+            if learn_ent_coef or self._uses_rl_loss:
+                actions_pi, log_prob = self.actor.action_log_prob(data.observations)
+                log_prob = log_prob.reshape(-1, 1)
+            if learn_ent_coef:
                 ent_loss = -(self.log_ent_coef * (log_prob + self.target_entropy).detach()).mean()
                 _gradient_step(self.ent_coef_optimizer, ent_loss)
             ent_coef = self._ent_coef()
             ent_coefs.append(ent_coef.item())
             critic_losses.append(self.critic_step(data))
-            q = torch.cat(self.critic(data.observations, actions_pi), dim=1)
-            min_q, _ = torch.min(q, dim=1, keepdim=True)
-            loss = self._anchored_actor_loss((ent_coef * log_prob - min_q).mean(), min_q)
+            min_q = rl_loss = None
+            if self._uses_rl_loss:
+                q = torch.cat(self.critic(data.observations, actions_pi), dim=1)
+                min_q, _ = torch.min(q, dim=1, keepdim=True)
+                rl_loss = (ent_coef * log_prob - min_q).mean()
+            loss = self._anchored_actor_loss(rl_loss, min_q)
             actor_losses.append(_gradient_step(self.actor.optimizer, loss))
             if step % self.target_update_interval == 0:
                 self.update_critic_target()

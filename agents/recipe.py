@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from agents.allocator import keep_freed_memory
 from agents.anchor import BCAnchor, PretrainResult, pretrain_actor, warm_up_critic
 from agents.config import AnchorSettings
 from agents.factory import ANCHORED_NOISE
@@ -90,6 +91,7 @@ def prepare_anchored(
             f"{type(model).__name__} is not an anchored model: build it with "
             "make_agent(..., recipe='anchored')."
         )
+    keep_freed_memory()  # the cross-entropy's (batch, n_items) tensors: see agents.allocator
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     with single_blas_thread():
@@ -134,6 +136,7 @@ def attach_anchor(
     model was cloned with (``model.anchor_log_scale``).
     """
     settings = (settings or AnchorSettings()).validate()
+    keep_freed_memory()
     with single_blas_thread():
         transitions = logged_transitions(train_env, progress=False)
     anchor = _new_anchor(model, train_env, transitions, settings, seed)

@@ -27,6 +27,42 @@ def critic_values(model: Any, observations: torch.Tensor, actions: torch.Tensor)
         return q.min(dim=1).values
 
 
+def candidate_values(
+    model: Any, observations: torch.Tensor, actions: torch.Tensor, rows: torch.Tensor
+) -> torch.Tensor:
+    """``critic_values(model, observations[rows], actions)``, each state's part computed once.
+
+    An SB3 critic head is an MLP on ``concat(features(s), a)``; its first layer is
+    ``W_s features(s) + W_a a + b``. With many candidate actions per state, the state's
+    features and ``W_s features(s) + b`` are computed once per state, and only ``W_a a`` and
+    the later layers once per candidate: the same values (up to float rounding), at about
+    half the cost for a 256-256 critic. Heads that do not start with a linear layer, and
+    critics that are not SB3's, get the plain pass.
+
+    Args:
+        model: DDPG, TD3 or SAC (plain or anchored).
+        observations: ``(B, obs_dim)``, one per state.
+        actions: ``(N, dim)``, the candidates.
+        rows: ``(N,)``, the state of each candidate.
+    """
+    critic = model.critic
+    if not hasattr(critic, "q_networks"):  # not an SB3 critic: the plain pass
+        return critic_values(model, observations[rows], actions)
+    with torch.no_grad():
+        features = critic.extract_features(observations, critic.features_extractor)
+        width = features.shape[1]
+        values = []
+        for head in critic.q_networks:
+            first = head[0] if isinstance(head, torch.nn.Sequential) else None
+            if not isinstance(first, torch.nn.Linear):
+                values.append(head(torch.cat([features[rows], actions], dim=1)))
+                continue
+            state_part = torch.nn.functional.linear(features, first.weight[:, :width], first.bias)
+            hidden = state_part[rows] + actions @ first.weight[:, width:].T
+            values.append(head[1:](hidden))
+        return torch.cat(values, dim=1).min(dim=1).values
+
+
 class WolpertingerPolicy(ActionPolicy):
     """Re-rank the actor's ``k`` nearest allowed items by the critic (see module docstring).
 
@@ -77,16 +113,15 @@ class WolpertingerPolicy(ActionPolicy):
                 f"({n_items}); choose a k in that range."
             )
         actions = self.act_batch(obs)
-        candidates = []
-        for s in active:
-            items, _ = envs[s].context.ranker.topk(actions[s], self.k, envs[s].blocked_mask())
-            candidates.append(items[0][items[0] >= 0])
+        blocked = np.stack([envs[s].blocked_mask() for s in active])
+        items, _ = env.context.ranker.topk(actions[active], self.k, blocked)  # one call for all
+        candidates = [row[row >= 0] for row in items]
         counts = [len(c) for c in candidates]
         device = self.model.device
-        rows = np.repeat(np.asarray(active), counts)
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[rows], device=device)
+        rows = torch.as_tensor(np.repeat(np.arange(len(active)), counts), device=device)
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[active], device=device)
         emb = torch.as_tensor(env.context.embeddings[np.concatenate(candidates)], device=device)
-        q = critic_values(self.model, obs_t, emb).cpu().numpy()
+        q = candidate_values(self.model, obs_t, emb, rows).cpu().numpy()
         out, start = {}, 0
         for s, items in zip(active, candidates, strict=True):
             row_q = q[start : start + len(items)]

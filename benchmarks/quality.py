@@ -54,6 +54,7 @@ from agents.config import BASELINES
 from agents.metrics import MetricWarning, mean_ci
 from agents.tables import LABELS, ci_cell, metric_labels, slate_size
 from benchmarks.common import machine, md_table, parse_args, stamp
+from recgym.errors import ConfigError
 
 METRICS = tuple(LABELS)  # the per-user metrics, each seed's value the mean over test users
 
@@ -94,6 +95,13 @@ class Args:
     out: str = field(default="benchmarks/results", metadata={"help": "output folder"})
     tag: str | None = field(default=None, metadata={"help": "sub-folder name (default: split)"})
     data_dir: str | None = field(default=None, metadata={"help": "where the dataset is"})
+    keep: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "rows (e.g. sasrec, which has its own item embeddings) whose records are "
+            "taken from the folder's runs.json instead of run again"
+        },
+    )
     report_only: bool = field(
         default=False, metadata={"help": "rewrite results.md and the plots from runs.json"}
     )
@@ -110,6 +118,21 @@ class Job:
     name: str
     seed: int
     recipe: str = ""
+
+    @property
+    def label(self) -> str:
+        """The table row: ``"td3 (recipe)"``, ``"td3 (sb3)"``, ``"bc"``, ``"itemknn"``..."""
+        if self.kind != "agent":
+            return self.name
+        return f"{self.name} ({'recipe' if self.recipe == 'anchored' else self.recipe})"
+
+    def owns(self, record: dict[str, Any]) -> bool:
+        """Whether ``record`` came from this job (an agent's Wolpertinger row included)."""
+        return (record["kind"], record["seed"], record.get("recipe", "")) == (
+            self.kind,
+            self.seed,
+            self.recipe,
+        ) and record["name"].split(" (")[0] == self.name
 
 
 def env_kwargs(args: Args) -> dict[str, Any]:
@@ -145,9 +168,7 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
     Returns:
         One record per table row: an anchored agent with Wolpertinger gives two.
     """
-    recipe = "recipe" if job.recipe == "anchored" else job.recipe
-    label = job.name if job.kind != "agent" else f"{job.name} ({recipe})"
-    base: dict[str, Any] = {**asdict(job), "name": label, "status": "ok"}
+    base: dict[str, Any] = {**asdict(job), "name": job.label, "status": "ok"}
     start = time.perf_counter()
     records = [dict(base)]
     try:
@@ -347,6 +368,7 @@ def gap_table(agg: dict[str, dict[str, Any]]) -> str:
 def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: float) -> str:
     """Write ``results.md`` and the plots of ``records``; return the markdown."""
     agg = aggregate(records)
+    kept = sorted({r["name"] for r in records if r.get("kept")})
     plots(records, agg, folder)
     gaps = gap_table(agg)
     text = (
@@ -356,8 +378,9 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
         f"{args.embedding} dim {args.embedding_dim}, offline pre-training "
         f"{args.offline_steps if args.offline_pretrain else 0} steps, hyperparameters "
         f"{args.hyperparameters}. Mean ± 95% CI over seeds; each seed's value is the mean over "
-        f"{'all' if args.test_users is None else args.test_users} test users.\n\n"
-        f"{table(agg)}\n\n"
+        f"{'all' if args.test_users is None else args.test_users} test users."
+        + (f" Rows taken from the previous run (`--keep`): {', '.join(kept)}." if kept else "")
+        + f"\n\n{table(agg)}\n\n"
         + (
             "The critics on the same test users: mean over steps of Q(s, a) for the action "
             "taken, against the discounted return that followed (the model's gamma).\n\n"
@@ -438,10 +461,12 @@ def main(args: Args) -> Path:
     ]
     jobs += [Job("bc", "bc", s) for s in range(args.seeds) if args.bc]
     jobs += [Job("baseline", b, s) for b in args.baselines for s in range(args.seeds)]
+    kept = kept_records(folder, [j for j in jobs if j.label in args.keep], args.keep)
+    jobs = [j for j in jobs if j.label not in args.keep]
     # the slowest first (sasrec trains for minutes), so parallel workers finish together
     jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
-    records = execute(jobs, args, folder)
+    records = kept + execute(jobs, args, folder)
     wall = time.perf_counter() - start
     runs = {"args": asdict(args), "wall_seconds": wall, "runs": records}
     (folder / "runs.json").write_text(json.dumps(runs, indent=1))
@@ -450,6 +475,41 @@ def main(args: Args) -> Path:
     for r in failed:
         print(f"FAILED {r['name']} seed {r['seed']}: {r['error']}")
     return folder
+
+
+def kept_records(folder: Path, jobs: list[Job], keep: list[str]) -> list[dict[str, Any]]:
+    """The records of ``jobs`` from ``folder/runs.json``, each marked ``"kept": true``.
+
+    Args:
+        folder: The results folder.
+        jobs: The jobs whose rows are kept.
+        keep: The row labels asked for (``--keep``).
+
+    Raises:
+        ConfigError: If a label names no row of this run, or the file or a record is missing.
+    """
+    unknown = sorted(set(keep) - {j.label for j in jobs})
+    if unknown:
+        raise ConfigError(
+            f"--keep {' '.join(unknown)}: no such row in this run; rows are labelled like "
+            "'td3 (recipe)', 'td3 (sb3)', 'bc', 'sasrec'."
+        )
+    if not jobs:
+        return []
+    file = folder / "runs.json"
+    if not file.is_file():
+        raise ConfigError(f"--keep {' '.join(keep)}: {file} does not exist; run them instead.")
+    saved = json.loads(file.read_text())["runs"]
+    kept = []
+    for job in jobs:
+        found = [r for r in saved if job.owns(r)]
+        if not found or any(r["status"] != "ok" for r in found):
+            raise ConfigError(
+                f"--keep {job.label}: {file} has no successful record of seed {job.seed}; run "
+                "the row again (drop it from --keep)."
+            )
+        kept += [{**r, "kept": True} for r in found]
+    return kept
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@
    ml-latest-small): stepping them through the environment, then behaviour cloning with the
    recipe's defaults (:class:`agents.config.AnchorSettings`: early stopping on validation users
    included), then the critic warm-up. Target: actor pre-training <= 60 s on 2 CPU cores.
-2. **Evaluation** of the cloned agent on the test users, the plain decode against Wolpertinger
+2. **Online fine-tuning updates** (the anchored actor loss, the critic, the targets), ms per
+   gradient update, in fresh processes run in turn: with :func:`agents.allocator.keep_freed_memory`
+   (what training does) and with glibc's own thresholds (``RECGYM_KEEP_FREED_MEMORY=0``),
+   median of ``--repeats`` processes each.
+3. **Evaluation** of the cloned agent on the test users, the plain decode against Wolpertinger
    re-ranking at ``K`` candidates, alternating, median of ``--repeats`` each. Target: the ratio
    <= 2.
 
@@ -15,7 +19,11 @@ Rerun (and write the ``recipe_speed`` section of ``benchmarks/RESULTS.md``)::
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -33,7 +41,60 @@ class Args:
     k: int = field(default=100, metadata={"help": "Wolpertinger candidates"})
     repeats: int = field(default=3, metadata={"help": "evaluation repeats (median)"})
     threads: int = field(default=2, metadata={"help": "torch threads"})
+    updates: int = field(default=200, metadata={"help": "fine-tuning updates timed per process"})
     write: bool = field(default=False, metadata={"help": "write RESULTS.md's section"})
+
+
+def update_milliseconds(args: Args) -> float:
+    """Milliseconds per online fine-tuning update of an anchored ``args.algo``, this process.
+
+    The replay buffer holds the logged transitions and the anchor is attached, as after the
+    recipe's offline stages (the weights are untrained: they do not change the time).
+    """
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.logger import configure
+
+    from agents import make_agent
+    from agents.allocator import keep_freed_memory
+    from agents.anchor import BCAnchor
+    from agents.offline import fill_replay_buffer, logged_transitions
+    from agents.threads import single_blas_thread
+
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as prepare_anchored does (a no-op with the opt-out variable)
+    kw = {"dataset": args.dataset, "embedding": args.embedding, "embedding_dim": args.embedding_dim}
+    if default_data_dir():
+        kw["data_dir"] = default_data_dir()
+    train = gym.make("MovieRec-v0", split="train", **kw).unwrapped
+    model = make_agent(args.algo, train, recipe="anchored", seed=0, device="auto")
+    with single_blas_thread():
+        transitions = logged_transitions(train, progress=False)
+    model.set_anchor(BCAnchor(train, transitions, model.device, seed=0))
+    fill_replay_buffer(model, transitions)
+    model.set_logger(configure(None, []))
+    model.train(10, model.batch_size)  # first-call allocations
+    start = time.perf_counter()
+    model.train(args.updates, model.batch_size)
+    return (time.perf_counter() - start) / args.updates * 1000
+
+
+def _updates_in_fresh_processes(args: Args) -> dict[str, list[float]]:
+    """:func:`update_milliseconds` in new processes, kept memory and glibc's default in turn."""
+    code = (
+        "import json, sys; from benchmarks.recipe_speed import Args, update_milliseconds; "
+        "print(json.dumps(update_milliseconds(Args(**json.loads(sys.argv[1])))))"
+    )
+    fields = {k: getattr(args, k) for k in ("dataset", "embedding", "embedding_dim", "algo",
+                                             "threads", "updates")}  # fmt: skip
+    times: dict[str, list[float]] = {"kept": [], "glibc": []}
+    for _ in range(args.repeats):
+        for name, opt_out in (("kept", "1"), ("glibc", "0")):
+            env = {**os.environ, "RECGYM_KEEP_FREED_MEMORY": opt_out}
+            out = subprocess.run([sys.executable, "-c", code, json.dumps(fields)], env=env,
+                                 check=True, capture_output=True, text=True).stdout  # fmt: skip
+            times[name].append(json.loads(out.strip().splitlines()[-1]))
+    return times
 
 
 def main(args: Args) -> str:
@@ -79,6 +140,8 @@ def main(args: Args) -> str:
         evaluate(WolpertingerPolicy(model, args.k), test, progress=False)
         wolp.append(time.perf_counter() - start)
     p, w = statistics.median(plain), statistics.median(wolp)
+    updates = _updates_in_fresh_processes(args)
+    kept, glibc = statistics.median(updates["kept"]), statistics.median(updates["glibc"])
     text = "\n".join(
         [
             "## Anchored recipe: offline stages and Wolpertinger evaluation",
@@ -88,6 +151,13 @@ def main(args: Args) -> str:
             f"{args.algo}; rerun: `python -m benchmarks.recipe_speed --write`.",
             "",
             md_table(["stage", "transitions", "seconds"], rows),
+            "",
+            f"Online fine-tuning ({args.algo}, anchored actor loss, batch {model.batch_size}), "
+            f"ms per gradient update over {args.updates} updates, median of {args.repeats} "
+            f"fresh processes each: **{kept:.1f} ms** with the freed memory kept "
+            f"(`agents.allocator`), {glibc:.1f} ms with glibc's thresholds "
+            f"(**{glibc / kept:.2f}x**). All: kept {[round(x, 1) for x in updates['kept']]}, "
+            f"glibc {[round(x, 1) for x in updates['glibc']]}.",
             "",
             f"Evaluation of the {test.n_episodes} test users, median of {args.repeats}: plain "
             f"decode {p:.2f} s, Wolpertinger at K={args.k} {w:.2f} s: **{w / p:.2f}x** "

@@ -337,13 +337,15 @@ def suggest(trial: Any, algo: str, warmups: list[int]) -> dict[str, Any]:
 def markdown(data: dict[str, Any]) -> str:
     """``tuning.md`` from ``tuning.json``'s content."""
     args = data["args"]
+    # a study run with --trials 0 holds only its reference (the cloned actor): not a study
+    studies = {a: s for a, s in data.get("studies", {}).items() if s["trials"]}
     lines = [
         f"# Tuning of the anchored recipe, {args['dataset']} ({args['split_strategy']} split)",
         "",
         f"Validation users only; seed {args['seed']}"
         + (
             f"; {args['timesteps']:,} online steps per fine-tuning trial"
-            if data.get("studies")
+            if studies
             else "; no fine-tuning study yet"
         )  # fmt: skip
         + ". Written by `python -m benchmarks.tune`; its runs:",
@@ -368,10 +370,10 @@ def markdown(data: dict[str, Any]) -> str:
             "",
             md_table(header, rows),
             "",
-            f"Chosen: `{json.dumps(chosen)}`.",
+            f"Chosen: `{json.dumps(chosen)}`. {environment_default()}",
             "",
         ]
-    for algo, study in data.get("studies", {}).items():
+    for algo, study in studies.items():
         runs = sorted(study["trials"], key=lambda t: -t["score"])
         keys = ["actor_loss", "critic_weight", "awr_temperature", "gamma", "hit_discount",
                 "warmup_steps", "actor_lr", "noise", "ent_coef"]  # fmt: skip
@@ -399,6 +401,20 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
     return "" if v is None else str(v)
+
+
+def environment_default() -> str:
+    """MovieRec-v0's default embedding and dimension, as a sentence for tuning.md."""
+    import inspect
+
+    from recgym.envs import MovieRecEnv
+    from recgym.envs.context import DEFAULT_EMBEDDING_DIM
+
+    method = inspect.signature(MovieRecEnv.__init__).parameters["embedding"].default
+    return (
+        f"MovieRec-v0's default: embedding `{method}`, dim {DEFAULT_EMBEDDING_DIM} (where it "
+        "differs from the choice, its docstring's Version History says why)."
+    )
 
 
 def space_key(record: dict[str, Any]) -> str:

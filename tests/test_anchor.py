@@ -13,7 +13,7 @@ from agents.anchored import AnchoredDDPG, AnchoredSAC, AnchoredTD3, awr_weights,
 from agents.encoders import AttentionEncoder, GRUEncoder, split_observation
 from agents.offline import logged_transitions
 from agents.policies import AgentPolicy
-from agents.wolpertinger import WolpertingerPolicy
+from agents.wolpertinger import WolpertingerPolicy, candidate_values, critic_values
 from recgym.data import Dataset
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
@@ -120,6 +120,27 @@ def test_anchor_masks_consumed_items_and_targets_next_second(planted):
     logits = anchor.logits(torch.ones(5, DIM), batch.consumed)
     assert torch.isinf(logits[batch.consumed]).all()
     assert torch.isfinite(logits[~batch.consumed]).all()
+
+
+def test_anchor_loss_is_the_dense_cross_entropy():
+    # two movies per logged second, so rows have two targets of weight 1/2
+    rows = [(u, 10 * u + j, 4.0, 100 * (j // 2)) for u in range(1, 41) for j in range(8)]
+    ds = Dataset.from_frame(frame(rows), movies(list(range(1, 420))), name="pairs")
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(ds.n_items, DIM)).astype(np.float32)
+    env = MovieRecEnv(dataset=ds, embedding=emb, split="train", frame_size=2, slate_size=5)
+    anchor = BCAnchor(env, logged_transitions(env), norm_weight=0.0)
+    batch = anchor.batch(np.arange(len(anchor)))
+    assert set(torch.bincount(batch.target_rows).tolist()) <= {1, 2}
+    assert 2 in torch.bincount(batch.target_rows).tolist()
+    actions = torch.as_tensor(rng.normal(size=(len(anchor), DIM)), dtype=torch.float32)
+    weights = torch.as_tensor(rng.uniform(0.5, 2.0, size=len(anchor)), dtype=torch.float32)
+    logp = torch.log_softmax(anchor.logits(actions, batch.consumed), dim=1)
+    dense = -(batch.targets * logp.masked_fill(batch.consumed, 0.0)).sum(1)
+    assert torch.allclose(batch.targets.sum(1), torch.ones(len(anchor)))
+    assert anchor.loss(actions, batch).item() == pytest.approx(dense.mean().item(), rel=1e-5)
+    got = anchor.loss(actions, batch, weights).item()
+    assert got == pytest.approx((weights * dense).mean().item(), rel=1e-5)
 
 
 @pytest.mark.parametrize("metric", ["dot", "cosine", "euclidean", "correlation"])
@@ -279,3 +300,26 @@ def test_encoders_read_the_sequence(planted, encoder):
     assert not torch.allclose(enc(obs), enc(swapped))
     with pytest.raises(ConfigError, match="embedding_dim=7"):
         encoder(env.observation_space, embedding_dim=7)
+
+
+@pytest.mark.parametrize("algo", ["td3", "sac"])
+def test_candidate_values_are_the_critics_values(planted, algo):
+    model, _ = anchored(planted, algo)
+    rng = np.random.default_rng(0)
+    obs = torch.as_tensor(
+        rng.normal(size=(4, model.observation_space.shape[0])), dtype=torch.float32
+    )
+    actions = torch.as_tensor(rng.uniform(-1, 1, size=(10, DIM)), dtype=torch.float32)
+    rows = torch.as_tensor([0, 0, 1, 1, 1, 2, 3, 3, 3, 3])
+    want = critic_values(model, obs[rows], actions)
+    got = candidate_values(model, obs, actions, rows)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_wolpertinger_batched_evaluation_matches_one_user_at_a_time(planted):
+    model, _ = anchored(planted, "td3")
+    env = planted["test"]
+    one = evaluate(WolpertingerPolicy(model, 20, batch_size=1), env, progress=False)
+    many = evaluate(WolpertingerPolicy(model, 20, batch_size=16), env, progress=False)
+    for metric in ("ndcg", "hr", "return"):
+        assert one.summary[metric][0] == pytest.approx(many.summary[metric][0], abs=1e-12)

@@ -18,7 +18,7 @@ def ds():
     return synthetic_dataset(n_users=120, n_items=400, n_ratings=5000, rng=3)
 
 
-@pytest.mark.parametrize("method", ["svd", "implicit", "genres", "random"])
+@pytest.mark.parametrize("method", ["svd", "implicit", "sppmi", "genres", "random"])
 def test_unit_norm_and_deterministic(ds, method):
     s = split_users(ds, rng=0)
     a = item_embeddings(ds, method, 12, split=s, rng=1, cache=False)
@@ -39,7 +39,7 @@ def _with_ratings(ds: Dataset, users: np.ndarray, new_rating) -> Dataset:
     )
 
 
-@pytest.mark.parametrize("method", ["svd", "implicit"])
+@pytest.mark.parametrize("method", ["svd", "implicit", "sppmi"])
 def test_test_users_cannot_change_any_embedding(ds, method):
     s = split_users(ds, rng=0)
     base = item_embeddings(ds, method, 16, split=s, cache=False)
@@ -142,3 +142,28 @@ def test_item_whose_ratings_all_equal_user_means_is_not_zero():
     )
     emb = item_embeddings(ds, "svd", 2, cache=False)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+
+
+def test_sppmi_places_movies_watched_in_a_row_together():
+    # 40 movies on a ring; every user watches all of them in ring order from a random start,
+    # so who-watched-what is the same for everyone and only the order carries information
+    rng = np.random.default_rng(0)
+    n, users = 40, 80
+    rows = [
+        (u, int((start + j) % n) + 1, 4.0, 100 * j)
+        for u, start in enumerate(rng.integers(0, n, size=users), start=1)
+        for j in range(n)
+    ]
+    ratings = pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"])
+    movies = pd.DataFrame(
+        {"movieId": range(1, n + 1), "title": [f"M{i} (2000)" for i in range(1, n + 1)],
+         "genres": ["Drama"] * n}
+    )  # fmt: skip
+    ring = Dataset.from_frame(ratings, movies)
+    emb = item_embeddings(ring, "sppmi", 6, cache=False)
+    sim = emb @ emb.T
+    np.fill_diagonal(sim, -np.inf)
+    nearest = sim.argmax(axis=1)
+    gap = np.abs(nearest - np.arange(n))
+    ring_gap = np.minimum(gap, n - gap)
+    np.testing.assert_array_less(ring_gap, 4)  # within the window of 3 steps

@@ -75,6 +75,26 @@ def test_recipe_rows_wolpertinger_and_behaviour_cloning(tmp_path):
     assert (folder / "results.md").read_text().split("\n")[3:] == table.split("\n")[3:]
 
 
+def test_keep_reuses_rows_of_the_previous_run(tmp_path):
+    first = quality.main(tiny_args(tmp_path))
+    before = json.loads((first / "runs.json").read_text())["runs"]
+    folder = quality.main(tiny_args(tmp_path, keep=["td3 (sb3)"], timesteps=150))
+    runs = json.loads((folder / "runs.json").read_text())["runs"]
+    agents = [r for r in runs if r["name"] == "td3 (sb3)"]
+    assert [r["seed"] for r in agents] == [0, 1] and all(r["kept"] for r in agents)
+    old = [r for r in before if r["name"] == "td3 (sb3)"]
+    assert [r["ndcg"] for r in agents] == [r["ndcg"] for r in old]  # not retrained
+    assert not any(r.get("kept") for r in runs if r["name"] != "td3 (sb3)")
+    assert (
+        "Rows taken from the previous run (`--keep`): td3 (sb3)."
+        in (folder / "results.md").read_text()
+    )
+    with pytest.raises(quality.ConfigError, match="no such row"):
+        quality.main(tiny_args(tmp_path, keep=["td3 (recipe)"]))
+    with pytest.raises(quality.ConfigError, match="does not exist"):
+        quality.main(tiny_args(tmp_path / "empty", keep=["popularity"]))
+
+
 def test_local_processes(tmp_path):
     folder = quality.main(tiny_args(tmp_path, algos=[], seeds=2, workers=2))
     runs = json.loads((folder / "runs.json").read_text())["runs"]

@@ -26,6 +26,10 @@ SYNTHETIC = "synthetic"
 _MEMO: Memo[EnvContext] = Memo(8)  # the contexts built last
 
 
+#: The embedding dimension when ``embedding_dim`` is None.
+DEFAULT_EMBEDDING_DIM = 32
+
+
 @dataclass(eq=False)
 class EnvContext:
     """Read-only data shared by environments of one configuration.
@@ -244,7 +248,7 @@ def _embeddings(
         if not np.all(np.isfinite(emb)):
             raise ConfigError("embedding matrix holds NaN or inf values.")
         return emb
-    dim = 32 if dim is None else int(dim)
+    dim = DEFAULT_EMBEDDING_DIM if dim is None else int(dim)
     if isinstance(embedding, str) and embedding in METHODS and embedding != "from_file":
         return item_embeddings(ds, embedding, dim, split=split, rng=seed)
     if isinstance(embedding, (str, os.PathLike)) and os.path.splitext(str(embedding))[1] in (

@@ -108,8 +108,9 @@ class MovieRecEnv(gym.Env):
     * ``split_seed``: seed of the user split (0).
     * ``frame_size``: consumed items in the state (10).
     * ``embedding``: ``"implicit"`` (default: truncated SVD of who rated what in the train
-      split), ``"svd"`` (of the user-centred ratings), ``"genres"``, ``"random"``, a
-      ``.npy``/``.npz``/``.pkl`` path, or an ``(n_items, dim)`` matrix
+      split), ``"sppmi"`` (factorised positive PMI of movies the train users watched within
+      three steps of each other), ``"svd"`` (of the user-centred ratings), ``"genres"``,
+      ``"random"``, a ``.npy``/``.npz``/``.pkl`` path, or an ``(n_items, dim)`` matrix
       (:mod:`recgym.embeddings`).
     * ``embedding_dim``: dimension (32; for a matrix, its width).
     * ``embedding_seed``: seed of the embedding fit (0).
@@ -138,7 +139,12 @@ class MovieRecEnv(gym.Env):
       (it was ``"svd"``): on ml-latest-small's validation users every agent and the
       ``embedding-mean`` baseline rank better in it (behaviour cloning: NDCG@10 0.042 against
       0.013 with 32 dimensions; ``benchmarks/results/ml-latest-small/tuning.md``), and
-      ``hit_discount`` was added (its default, 1.0, is the original reward).
+      ``hit_discount`` was added (its default, 1.0, is the original reward). ``"sppmi"``
+      embeddings were added as an option and measured as a default, and not made it: they
+      raised the cloned actor's test NDCG@10 (0.0444 -> 0.0501) but lowered its return
+      (2.584 -> 2.484) and every agent's, to below item-kNN's (that run had 3,000 online steps
+      against 5,000; the cloned actor, which has none, shows the same drop), and did not
+      raise the best agent's NDCG@10 (``benchmarks/results/ml-latest-small/user-sppmi/``).
       ``render_mode="rgb_array"`` was added later, with no change to the dynamics.
 
     ## Registered Configurations
