@@ -41,8 +41,16 @@ class Args:
     k: int = field(default=100, metadata={"help": "Wolpertinger candidates"})
     repeats: int = field(default=3, metadata={"help": "evaluation repeats (median)"})
     threads: int = field(default=2, metadata={"help": "torch threads"})
-    updates: int = field(default=200, metadata={"help": "fine-tuning updates timed per process"})
+    updates: int = field(default=150, metadata={"help": "fine-tuning updates timed per process"})
     write: bool = field(default=False, metadata={"help": "write RESULTS.md's section"})
+
+
+def env_kwargs(args: Args) -> dict:
+    """The environment arguments of every measurement."""
+    kw = {"dataset": args.dataset, "embedding": args.embedding, "embedding_dim": args.embedding_dim}
+    if default_data_dir():
+        kw["data_dir"] = default_data_dir()
+    return kw
 
 
 def update_milliseconds(args: Args) -> float:
@@ -63,9 +71,7 @@ def update_milliseconds(args: Args) -> float:
 
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as prepare_anchored does (a no-op with the opt-out variable)
-    kw = {"dataset": args.dataset, "embedding": args.embedding, "embedding_dim": args.embedding_dim}
-    if default_data_dir():
-        kw["data_dir"] = default_data_dir()
+    kw = env_kwargs(args)
     train = gym.make("MovieRec-v0", split="train", **kw).unwrapped
     model = make_agent(args.algo, train, recipe="anchored", seed=0, device="auto")
     with single_blas_thread():
@@ -109,9 +115,7 @@ def main(args: Args) -> str:
     from agents.wolpertinger import WolpertingerPolicy
 
     torch.set_num_threads(args.threads)
-    kw = {"dataset": args.dataset, "embedding": args.embedding, "embedding_dim": args.embedding_dim}
-    if default_data_dir():
-        kw["data_dir"] = default_data_dir()
+    kw = env_kwargs(args)
     envs = {s: gym.make("MovieRec-v0", split=s, **kw).unwrapped for s in ("train", "val", "test")}
     model = make_agent(args.algo, envs["train"], recipe="anchored", seed=0, device="auto")
     settings = AnchorSettings()
