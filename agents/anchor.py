@@ -347,9 +347,14 @@ def pretrain_actor(
     return result
 
 
-def logged_samples(anchor: BCAnchor, index: np.ndarray) -> ReplayBufferSamples:
-    """The transitions ``index`` in SB3's replay-sample form (for critic updates)."""
-    t, dev = anchor.transitions, anchor.device
+def logged_samples(
+    anchor: BCAnchor, index: np.ndarray, transitions: Transitions | None = None
+) -> ReplayBufferSamples:
+    """The transitions ``index`` in SB3's replay-sample form (for critic updates).
+
+    ``transitions``: where to read them (default: the anchor's logged transitions).
+    """
+    t, dev = (anchor.transitions if transitions is None else transitions), anchor.device
 
     def tensor(x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x, dtype=np.float32), device=dev)
@@ -370,20 +375,23 @@ def warm_up_critic(
     steps: int,
     batch_size: int | None = None,
     progress: bool | None = None,
+    transitions: Transitions | None = None,
 ) -> list[float]:
     """Fit the critic to the current (fixed) actor on the logged transitions: fitted Q evaluation.
 
     Each step is the model's own critic update (:meth:`agents.anchored.AnchoredMixin.critic_step`:
     TD3's clipped double-Q target with the target actor, SAC's soft target) on a uniform
-    minibatch of logged transitions, then the Polyak update of the target critic. The actor is
+    minibatch of ``transitions``, then the Polyak update of the target critic. The actor is
     not changed.
 
     Args:
         model: An anchored DDPG, TD3 or SAC (:mod:`agents.anchored`).
-        anchor: Holds the logged transitions.
+        anchor: Holds the logged transitions and the sampling generator.
         steps: Critic updates.
         batch_size: Minibatch size (default: the model's).
         progress: Show a progress bar (``None``: only on a terminal).
+        transitions: The critic's data (default: the anchor's logged transitions; the recipe
+            passes the actor's own from the logged states, see :mod:`agents.recipe`).
 
     Returns:
         The critic loss of every 100th step.
@@ -398,9 +406,10 @@ def warm_up_critic(
     batch_size = batch_size or model.batch_size
     model.policy.set_training_mode(True)
     losses = []
+    data = anchor.transitions if transitions is None else transitions
     for step in tqdm(range(steps), desc="critic warm-up", disable=tqdm_disable(progress)):
-        index = anchor.rng.integers(len(anchor), size=batch_size)
-        loss = model.critic_step(logged_samples(anchor, index))
+        index = anchor.rng.integers(len(data), size=batch_size)
+        loss = model.critic_step(logged_samples(anchor, index, data))
         model.update_critic_target()
         if step % 100 == 0:
             losses.append(loss)

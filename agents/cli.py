@@ -224,6 +224,13 @@ def _train_parser(sub) -> None:
     t.add_argument("--env", metavar="ID", help=f"registered environment id (default: {d.env_id})")
     _env_options(t)
     t.add_argument(
+        "--embedding",
+        metavar="METHOD",
+        help="item space the agents act in: sasrec (SASRec's learned item table, fitted on "
+        "the train users and cached), implicit, sppmi, svd, genres, random, or a .npy file "
+        f"(default: {d.env_kwargs.get('embedding', 'the id')})",
+    )
+    t.add_argument(
         "--split-strategy",
         choices=["user", "temporal"],
         help="split users 80/10/10, or by time (default: user)",
@@ -381,7 +388,7 @@ def parse_set(items: list[str] | None, option: str = "--set") -> dict[str, Any]:
 
 def _env_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The environment options given (``--dataset`` ...), as environment arguments."""
-    names = [*(flag[2:].replace("-", "_") for flag in ENV_OPTIONS), "split_strategy"]
+    names = [*(flag[2:].replace("-", "_") for flag in ENV_OPTIONS), "split_strategy", "embedding"]
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -424,7 +431,7 @@ def train_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
     anchor = parse_set(args.anchor, "--anchor")
     given += [f"--{k.replace('_', '-')}" for k in env] + ["--set"] * bool(hyper)
     given += ["--anchor"] * bool(anchor)
-    data["env_kwargs"] = {**data.get("env_kwargs", {}), **env}
+    data["env_kwargs"] = {**data.get("env_kwargs", DEFAULTS.env_kwargs), **env}
     data["hyperparameters"] = {**data.get("hyperparameters", {}), **hyper}
     data["anchor"] = {**data.get("anchor", {}), **anchor}
     return RunConfig.from_dict(data).validate(), given + ["--config"] * bool(args.config)

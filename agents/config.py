@@ -35,6 +35,10 @@ BASELINES = ("random", "popularity", "itemknn", "embedding-mean", "sasrec", "ora
 #: What ``recgym train``/``evaluate`` show by default: all but ``sasrec``, which trains a model
 #: for minutes (ask for it with ``--baselines ... sasrec``).
 DEFAULT_BASELINES = tuple(b for b in BASELINES if b != "sasrec")
+#: The environment arguments of a run that gives none: the agents act in SASRec's learned item
+#: space (:mod:`agents.sasrec_embeddings`), where the cloned actor ranks far better than in the
+#: environment's own default space (README, "Results"). A run's ``env_kwargs`` replace them.
+DEFAULT_ENV_KWARGS: dict[str, Any] = {"embedding": "sasrec"}
 
 
 @dataclass
@@ -52,6 +56,11 @@ class AnchorSettings:
         norm_weight: Weight of ``(|a| - 1)^2`` in the anchor (:class:`agents.anchor.BCAnchor`).
         next_items: ``"second"`` or ``"one"``: the anchor's targets.
         warmup_steps: Critic updates of the warm-up (0: none).
+        warmup_actions: The warm-up's actions in the logged states: ``"actor"`` (the cloned
+            actor's, with the exploration noise: fitted Q evaluation on the actor's own
+            transitions) or ``"logged"`` (the logged movie's embedding, the only choice
+            before; its targets ``Q(s', actor(s'))`` query actions the critic never saw,
+            and in SASRec's item space the warm-up diverged).
         keep_logged: Put the logged transitions in the replay buffer before online learning.
         val_users: Validation users for early stopping (``None``: all).
     """
@@ -63,6 +72,7 @@ class AnchorSettings:
     norm_weight: float = 0.1
     next_items: str = "second"
     warmup_steps: int = 2_000
+    warmup_actions: str = "actor"
     keep_logged: bool = False
     val_users: int | None = None
 
@@ -83,6 +93,7 @@ class AnchorSettings:
                 bound = "> 0" if name == "bc_learning_rate" else ">= 0"
                 raise ConfigError(f"{name}={value!r} must be a number {bound}.")
         check_choice("next_items", self.next_items, ("second", "one"))
+        check_choice("warmup_actions", self.warmup_actions, ("actor", "logged"))
         if not isinstance(self.keep_logged, bool):
             raise ConfigError(f"keep_logged={self.keep_logged!r} must be true or false.")
         return self
@@ -100,7 +111,9 @@ class RunConfig:
     Attributes:
         algo: ``"ddpg"``, ``"td3"`` or ``"sac"`` (``"dqn"`` on discrete ids).
         env_id: Registered environment id.
-        env_kwargs: Overrides of the id's arguments (``dataset``, ``embedding_dim``...).
+        env_kwargs: Overrides of the id's arguments (``dataset``, ``embedding_dim``...);
+            default :data:`DEFAULT_ENV_KWARGS` (``embedding="sasrec"``). A mapping given here
+            replaces it, so give ``embedding`` to keep SASRec's space or to choose another.
         timesteps: Online environment steps.
         seed: Seed of agent, exploration and environment.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -123,7 +136,7 @@ class RunConfig:
 
     algo: str = "ddpg"
     env_id: str = "MovieRec-v0"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ENV_KWARGS))
     timesteps: int = 5_000
     seed: int = 0
     device: str = "auto"
@@ -194,7 +207,10 @@ class RunConfig:
         """An unwrapped environment on ``split`` with this run's settings."""
         import gymnasium as gym
 
-        env = gym.make(self.env_id, **{**self.env_kwargs, "split": split, **overrides})
+        from agents.sasrec_embeddings import resolve_embedding
+
+        kwargs = resolve_embedding(self.env_id, {**self.env_kwargs, "split": split, **overrides})
+        env = gym.make(self.env_id, **kwargs)
         return env.unwrapped
 
     def to_dict(self) -> dict[str, Any]:

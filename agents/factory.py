@@ -162,13 +162,17 @@ def make_env(env_id: str = "MovieRec-v0", n_envs: int = 1, **env_kwargs: Any) ->
     Args:
         env_id: A registered id (``"MovieRec-v0"``, ``"MovieRecSynthetic-v0"``, ...).
         n_envs: Parallel users.
-        **env_kwargs: Overrides of the id's arguments (``embedding_dim=16``, ``split=...``).
+        **env_kwargs: Overrides of the id's arguments (``embedding_dim=16``, ``split=...``;
+            ``embedding="sasrec"``: :mod:`agents.sasrec_embeddings`).
 
     Returns:
         A :class:`agents.sb3_env.RecVecEnv` over the id's recgym vector environment
         (``MovieRec-v0``, ``MovieRecSeq-v0``, ...), or SB3's ``DummyVecEnv`` for ids without
         one (the discrete ``MovieRecDiscrete-v0``).
     """
+    from agents.sasrec_embeddings import resolve_embedding
+
+    env_kwargs = resolve_embedding(env_id, env_kwargs)
     spec = gym.spec(env_id)
     kwargs = {**spec.kwargs, **env_kwargs}
     vector = spec.vector_entry_point

@@ -24,6 +24,7 @@ runs the model's own gradient steps on it (RecNN's offline regime).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,7 @@ def logged_transitions(
     max_transitions: int | None = None,
     rng: RNGLike = 0,
     progress: bool | None = None,
+    act: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Transitions:
     """Transitions of every episode of ``env``'s split, from the log (see the module docstring).
 
@@ -87,6 +89,11 @@ def logged_transitions(
         max_transitions: Keep a seeded uniform sample of at most this many (``None``: all).
         rng: Seed of that sample.
         progress: Show a progress bar (``None``: only on a terminal).
+        act: Step each logged state with ``act(observations)`` (a ``(B, obs_dim)`` float32
+            batch to ``(B, dim)`` actions) instead of the logged item's embedding: the
+            transitions of that policy from the logged states (rewards and next states are
+            the environment's for its slate; ``items`` stays the logged item). The critic
+            warm-up of :mod:`agents.recipe` uses the cloned actor's.
 
     Returns:
         The transitions, in log order (users in episode order, then time).
@@ -133,6 +140,8 @@ def logged_transitions(
         for i in rows.tolist():
             core.reset_slot(i, int(episode[lo + i]), future_start=int(t[lo + i]))
         out.observations[lo:hi] = core.observe(rows)
+        if act is not None:
+            actions[lo:hi] = _checked_actions(act(out.observations[lo:hi]), hi - lo, env)
         penalty = core.penalty[rows] if core.penalty is not None else None
         slates, _ = ctx.ranker.topk(actions[lo:hi], env.slate_size, core.blocked[rows], penalty)
         batch = core.step(rows, slates)
@@ -141,6 +150,17 @@ def logged_transitions(
         out.dones[lo:hi] = batch.terminated
         out.timeouts[lo:hi] = batch.truncated
     return out
+
+
+def _checked_actions(actions: np.ndarray, n: int, env: MovieRecEnv) -> np.ndarray:
+    actions = np.asarray(actions, dtype=np.float32)
+    shape = (n, *env.action_space.shape)
+    if actions.shape != shape or not np.all(np.isfinite(actions)):
+        raise ConfigError(
+            f"act returned actions of shape {actions.shape} (finite: "
+            f"{bool(np.all(np.isfinite(actions)))}); expected finite actions of shape {shape}."
+        )
+    return actions
 
 
 def fill_replay_buffer(model: BaseAlgorithm, transitions: Transitions) -> int:

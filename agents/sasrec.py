@@ -82,6 +82,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from agents.allocator import keep_freed_memory
 from agents.policies import Policy
 from agents.threads import single_torch_thread
 from recgym.data import Dataset, Split
@@ -803,6 +804,7 @@ def fit_sasrec(
     env = getattr(env, "unwrapped", env)
     config = config or SASRecConfig()
     check_int("seed", seed, 0)
+    keep_freed_memory()  # the full-softmax head's (targets, n_items) tensors: agents.allocator
     ctx = env.context
     ds, split = ctx.dataset, ctx.split
     seqs = train_sequences(ds, split)

@@ -141,7 +141,9 @@ class Spaces:
         key = json.dumps({k: space.get(k) for k in ("embedding", "dim", "history")})
         if key not in self._envs:
             self._envs.clear()
-            kw = env_kwargs(self.args, space)
+            from agents.sasrec_embeddings import resolve_embedding
+
+            kw = resolve_embedding(env_id(space), env_kwargs(self.args, space))
             train = gym.make(env_id(space), split="train", **kw).unwrapped
             val = gym.make(env_id(space), split="val", **kw).unwrapped
             transitions = logged_transitions(train, progress=False)
@@ -407,13 +409,17 @@ def environment_default() -> str:
     """MovieRec-v0's default embedding and dimension, as a sentence for tuning.md."""
     import inspect
 
+    from agents.config import DEFAULT_ENV_KWARGS
     from recgym.envs import MovieRecEnv
     from recgym.envs.context import DEFAULT_EMBEDDING_DIM
 
     method = inspect.signature(MovieRecEnv.__init__).parameters["embedding"].default
+    agents = DEFAULT_ENV_KWARGS.get("embedding", method)
     return (
         f"MovieRec-v0's default: embedding `{method}`, dim {DEFAULT_EMBEDDING_DIM} (where it "
-        "differs from the choice, its docstring's Version History says why)."
+        "differs from the choice, its docstring's Version History says why); the agents' runs "
+        f"(`recgym train`, `benchmarks.quality`) default to `{agents}` "
+        "(`agents.config.DEFAULT_ENV_KWARGS`)."
     )
 
 

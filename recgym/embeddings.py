@@ -390,16 +390,9 @@ def item_embeddings(
         raise ConfigError("embedding='from_file' needs path= (a .npy, .npz or .pkl file).")
     key = _cache_key(dataset, method, dim, split, rng, path)
     file = cache_dir() / "embeddings" / f"{key}.npy" if (cache and key) else None
-    if file is not None and file.is_file():
-        try:
-            emb = np.load(file, allow_pickle=False)
-            if emb.shape == (dataset.n_items, dim) and emb.dtype == np.float32:
-                return emb
-            raise ValueError(f"shape {emb.shape} {emb.dtype}")
-        except (OSError, ValueError, EOFError) as exc:
-            warnings.warn(
-                f"Embedding cache {file} is corrupt ({exc}); recomputing.", RecgymWarning, 2
-            )
+    emb = read_cached(file, (dataset.n_items, dim))
+    if emb is not None:
+        return emb
     train_mask = split.train_mask if split is not None else None
     if method == "svd":
         emb = svd_embeddings(dataset, dim, train_mask, rng)
@@ -413,11 +406,34 @@ def item_embeddings(
         emb = random_embeddings(dataset.n_items, dim, rng)
     else:
         emb = load_embeddings_file(path, dataset, dim, rng=rng)  # type: ignore[arg-type]
+    write_cached(file, emb)
+    return emb
+
+
+def read_cached(file: Path | None, shape: tuple[int, int]) -> np.ndarray | None:
+    """A cached float32 matrix of ``shape`` from ``file``; ``None`` if absent or unreadable.
+
+    A file that cannot be read, or holds another shape or type, is reported with a
+    :class:`RecgymWarning` (the caller then computes the matrix again and overwrites it).
+    """
+    if file is None or not file.is_file():
+        return None
+    try:
+        emb = np.load(file, allow_pickle=False)
+        if emb.shape == shape and emb.dtype == np.float32:
+            return emb
+        raise ValueError(f"shape {emb.shape} {emb.dtype}")
+    except (OSError, ValueError, EOFError) as exc:
+        warnings.warn(f"Embedding cache {file} is corrupt ({exc}); recomputing.", RecgymWarning, 3)
+    return None
+
+
+def write_cached(file: Path | None, emb: np.ndarray) -> None:
+    """Write ``emb`` to ``file`` atomically (temporary file, then rename); ``None``: nothing."""
     if file is not None:
         ensure_writable_dir(file.parent, "cache")
         with atomic_write(file) as fh:
             np.save(fh, emb)
-    return emb
 
 
 def _cache_key(

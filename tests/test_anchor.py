@@ -323,3 +323,59 @@ def test_wolpertinger_batched_evaluation_matches_one_user_at_a_time(planted):
     many = evaluate(WolpertingerPolicy(model, 20, batch_size=16), env, progress=False)
     for metric in ("ndcg", "hr", "return"):
         assert one.summary[metric][0] == pytest.approx(many.summary[metric][0], abs=1e-12)
+
+
+def test_logged_states_stepped_with_another_policy(planted):
+    env = planted["train"]
+    logged = logged_transitions(env)
+    done = [0]
+
+    def replay_logged(obs):  # the logged actions, batch by batch: must give the same data
+        out = logged.actions[done[0] : done[0] + len(obs)]
+        done[0] += len(obs)
+        return out
+
+    same = logged_transitions(env, act=replay_logged)
+    for name in ("observations", "actions", "rewards", "next_observations", "dones", "items"):
+        np.testing.assert_array_equal(getattr(same, name), getattr(logged, name))
+    far = np.zeros(DIM, dtype=np.float32)
+    far[:2] = -logged.actions[0, :2]  # the opposite side of the ring from the first state's
+    other = logged_transitions(env, act=lambda obs: np.tile(far, (len(obs), 1)))
+    np.testing.assert_array_equal(other.observations, logged.observations)
+    np.testing.assert_array_equal(other.items, logged.items)  # the anchor's targets stay
+    assert (other.actions == far).all()
+    # the environment's reward for that slate, from the same logged state
+    obs, _ = env.reset(options={"episode": 0})
+    j = int(np.flatnonzero(logged.steps == env.context.episodes.future_start[0])[0])
+    _, reward, _, _, _ = env.step(far)
+    assert reward == pytest.approx(float(other.rewards[j]))
+    assert other.rewards.mean() < logged.rewards.mean()
+    with pytest.raises(ConfigError, match=r"expected finite actions of shape \(\d+, 16\)"):
+        logged_transitions(env, act=lambda obs: np.zeros((len(obs), 3)))
+
+
+def test_critic_warm_up_data_are_the_noisy_actors_own_actions(planted):
+    from agents.config import AnchorSettings
+    from agents.factory import ANCHORED_NOISE
+    from agents.recipe import noisy_actor, prepare_anchored
+
+    model, _ = anchored(planted)
+    obs = logged_transitions(planted["train"]).observations[:500]
+    mean, _ = model.policy.predict(obs, deterministic=True)
+    a, b = noisy_actor(model, seed=3)(obs), noisy_actor(model, seed=3)(obs)
+    np.testing.assert_array_equal(a, b)  # seeded
+    noise = (a - mean)[np.abs(mean) < 0.9]  # away from the clipping bounds
+    assert noise.std() == pytest.approx(ANCHORED_NOISE / np.sqrt(DIM), rel=0.1)
+    assert np.abs(a).max() <= 1.0
+    seen = []
+    real_step = model.critic_step
+    model.critic_step = lambda data: seen.append(data.actions) or real_step(data)
+    settings = AnchorSettings(bc_epochs=1, warmup_steps=5)
+    prepare_anchored(model, planted["train"], planted["val"], settings, progress=False)
+    logged = logged_transitions(planted["train"]).actions
+    acted = torch.cat(seen).numpy()
+    # not the logged movies' embeddings (unit vectors on the ring), but the actor's points
+    assert not np.isclose(np.linalg.norm(acted, axis=1), 1.0, atol=1e-4).all()
+    assert not any((np.abs(logged - x).max(axis=1) < 1e-6).any() for x in acted[:20])
+    with pytest.raises(ConfigError, match="warmup_actions"):
+        AnchorSettings(warmup_actions="logd").validate()

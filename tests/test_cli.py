@@ -19,6 +19,8 @@ import pytest
 TINY = [
     "--env",
     "MovieRecSynthetic-v0",
+    "--embedding",
+    "implicit",  # the default, sasrec, fits a model first: its own tests cover it
     "--embedding-dim",
     "8",
     "--set",

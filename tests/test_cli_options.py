@@ -151,6 +151,22 @@ def test_config_file_json_and_a_runs_config_json(tmp_path):
     assert config == RunConfig(algo="td3", seed=7).validate()
 
 
+def test_the_item_space_defaults_to_sasrec_and_is_one_option_away(tmp_path):
+    config, given = train_config(parse("train", "--dataset", "ml-100k"))
+    assert config.env_kwargs == {"embedding": "sasrec", "dataset": "ml-100k"}
+    assert given == ["--dataset"]
+    config, given = train_config(parse("train", "--embedding", "implicit"))
+    assert config.env_kwargs == {"embedding": "implicit"} and given == ["--embedding"]
+    # a file's env_kwargs replace the default, as a RunConfig's own field does
+    path = tmp_path / "run.yml"
+    path.write_text("env_kwargs: {embedding_dim: 16}\n")
+    config, _ = train_config(parse("train", "--config", str(path)))
+    assert config.env_kwargs == RunConfig(env_kwargs={"embedding_dim": 16}).env_kwargs
+    assert "embedding" not in config.env_kwargs
+    assert RunConfig().env_kwargs == {"embedding": "sasrec"}
+    assert RunConfig().env_kwargs is not RunConfig().env_kwargs  # no shared mutable default
+
+
 @pytest.mark.parametrize(
     ("text", "suffix", "message"),
     [

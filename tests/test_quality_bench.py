@@ -16,8 +16,8 @@ TINY_HYPER = json.dumps(
 def tiny_args(tmp_path, **kw) -> quality.Args:
     base = dict(dataset="synthetic", algos=["td3"], recipes=["sb3"], bc=False,
                 baselines=["random", "popularity"], seeds=2, timesteps=200, eval_every=100,
-                eval_users=3, test_users=4, embedding_dim=8, hyperparameters=TINY_HYPER,
-                out=str(tmp_path))  # fmt: skip
+                eval_users=3, test_users=4, embedding="implicit", embedding_dim=8,
+                hyperparameters=TINY_HYPER, out=str(tmp_path))  # fmt: skip
     return quality.Args(**{**base, **kw})
 
 

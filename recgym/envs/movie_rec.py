@@ -111,7 +111,8 @@ class MovieRecEnv(gym.Env):
       split), ``"sppmi"`` (factorised positive PMI of movies the train users watched within
       three steps of each other), ``"svd"`` (of the user-centred ratings), ``"genres"``,
       ``"random"``, a ``.npy``/``.npz``/``.pkl`` path, or an ``(n_items, dim)`` matrix
-      (:mod:`recgym.embeddings`).
+      (:mod:`recgym.embeddings`), used as given (the agents package's ``"sasrec"``, SASRec's
+      learned item table, arrives as such a matrix: ``agents.sasrec_embeddings``).
     * ``embedding_dim``: dimension (32; for a matrix, its width).
     * ``embedding_seed``: seed of the embedding fit (0).
     * ``slate_size``: items per slate (10).
