@@ -8,7 +8,11 @@ first:
 * ``logits_i = exp(s) * score(e_i, a)``, with a learned log-temperature ``s``;
 * items the user already consumed get ``-inf``, as the environment masks them;
 * the target is uniform over the user's next items (every item of the next logged second,
-  as the evaluation counts them: :class:`agents.offline.Transitions`);
+  as the evaluation counts them: :class:`agents.offline.Transitions`); with
+  ``rating_weight = beta > 0`` each target's weight is multiplied by ``exp(beta r) / c``,
+  ``r`` its rating scaled to [-1, 1] and ``c`` the mean of ``exp(beta r)`` over all logged
+  targets (so the average weight stays 1): liked next items pull harder than disliked ones,
+  as the environment's reward does;
 * ``CE = -sum_i target_i log softmax(logits)_i``, averaged over the batch, plus
   ``norm_weight * (|a| - 1)^2``, which keeps actions on the unit sphere of the item vectors
   (the critic then sees actor actions and logged actions, item vectors, on one scale, and
@@ -85,24 +89,42 @@ class LoggedBatch:
 
     Attributes:
         observations: ``(B, obs_dim)``.
-        consumed: ``(B, n_items)`` bool, the items each user consumed before the step.
+        consumed_rows: ``(C,)`` with ``consumed_items``: row ``consumed_rows[c]`` consumed
+            item ``consumed_items[c]`` before its step (sparse: a few hundred items per row
+            out of thousands; :attr:`consumed` is the dense mask).
+        consumed_items: ``(C,)`` item indices.
+        n_items: The catalogue size.
         target_rows: ``(T,)`` the row of each target (a row has one or more).
         target_items: ``(T,)`` the target item indices.
-        target_weights: ``(T,)`` their weights (a row's weights sum to 1).
+        target_weights: ``(T,)`` their weights (a row's weights sum to 1 when
+            ``rating_weight`` is 0).
         actions: ``(B, dim)``, the logged actions (the items' embeddings).
     """
 
     observations: torch.Tensor
-    consumed: torch.Tensor
+    consumed_rows: torch.Tensor
+    consumed_items: torch.Tensor
+    n_items: int
     target_rows: torch.Tensor
     target_items: torch.Tensor
     target_weights: torch.Tensor
     actions: torch.Tensor
 
     @property
+    def consumed(self) -> torch.Tensor:
+        """``(B, n_items)`` bool, the items each user consumed before the step."""
+        dense = torch.zeros(
+            (len(self.observations), self.n_items),
+            dtype=torch.bool,
+            device=self.observations.device,
+        )
+        dense[self.consumed_rows, self.consumed_items] = True
+        return dense
+
+    @property
     def targets(self) -> torch.Tensor:
         """``(B, n_items)`` float, the next-item distribution as a dense matrix."""
-        dense = torch.zeros(self.consumed.shape, device=self.consumed.device)
+        dense = torch.zeros((len(self.observations), self.n_items), device=self.observations.device)
         dense[self.target_rows, self.target_items] = self.target_weights
         return dense
 
@@ -117,6 +139,8 @@ class BCAnchor(nn.Module):
         norm_weight: Weight of ``(|a| - 1)^2`` (0 turns it off).
         next_items: ``"second"`` (every item of the next logged second is a target, as the
             evaluation counts them) or ``"one"`` (the logged item only).
+        rating_weight: ``beta`` of the targets' rating weights ``exp(beta r) / c`` (see
+            module; 0: every target weighs the same).
         seed: Seed of the minibatch sampling.
     """
 
@@ -128,6 +152,7 @@ class BCAnchor(nn.Module):
         *,
         norm_weight: float = 0.1,
         next_items: str = "second",
+        rating_weight: float = 0.0,
         seed: int = 0,
     ) -> None:
         """Put the item vectors on ``device``; the log-temperature starts at log(10)."""
@@ -137,6 +162,10 @@ class BCAnchor(nn.Module):
             raise ConfigError(f"next_items={next_items!r}; choose 'second' or 'one'.")
         if not norm_weight >= 0:
             raise ConfigError(f"norm_weight={norm_weight!r} must be >= 0.")
+        if not rating_weight >= 0:
+            raise ConfigError(
+                f"rating_weight={rating_weight!r} must be >= 0 (0: targets weigh the same)."
+            )
         if len(transitions) == 0:
             raise ConfigError("No logged transitions: the train split has no episode.")
         ctx = env.context
@@ -146,6 +175,10 @@ class BCAnchor(nn.Module):
         self.dataset_items = ctx.dataset.items
         self.norm_weight = float(norm_weight)
         self.next_items = next_items
+        self.rating_weight = float(rating_weight)
+        self._rating_factor = _rating_factors(
+            ctx.scaled_ratings, transitions, next_items, self.rating_weight
+        )
         self.device = torch.device(device)
         self.register_buffer("items", torch.as_tensor(ctx.embeddings, dtype=torch.float32))
         self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
@@ -159,18 +192,22 @@ class BCAnchor(nn.Module):
     def batch(self, index: np.ndarray) -> LoggedBatch:
         """The transitions ``index`` as tensors: observations, consumed masks, targets."""
         t = self.transitions
-        b = len(index)
         starts, steps = t.history_starts[index], t.steps[index]
-        consumed = _ranges_mask(self.dataset_items, starts, steps, b, self.n_items)
+        consumed_rows, consumed_items = _ranges(self.dataset_items, starts, steps)
         if self.next_items == "second":
             ends = t.next_ends[index]
         else:
             ends = steps + 1
-        rows, targets = _ranges(self.dataset_items, steps, ends)
+        rows, flat = _flat_ranges(steps, ends)
+        targets = self.dataset_items[flat]
         weights = (1.0 / (ends - steps))[rows].astype(np.float32)
+        if self._rating_factor is not None:
+            weights *= self._rating_factor[flat]
         return LoggedBatch(
             observations=torch.as_tensor(t.observations[index], device=self.device),
-            consumed=torch.as_tensor(consumed, device=self.device),
+            consumed_rows=torch.as_tensor(consumed_rows, device=self.device),
+            consumed_items=torch.as_tensor(consumed_items, device=self.device),
+            n_items=self.n_items,
             target_rows=torch.as_tensor(rows, device=self.device),
             target_items=torch.as_tensor(targets, device=self.device),
             target_weights=torch.as_tensor(weights, device=self.device),
@@ -181,16 +218,27 @@ class BCAnchor(nn.Module):
         """A uniform minibatch (with replacement across calls)."""
         return self.batch(self.rng.integers(len(self), size=batch_size))
 
-    def logits(self, actions: torch.Tensor, consumed: torch.Tensor) -> torch.Tensor:
-        """Scaled item scores, consumed items at ``-inf``."""
+    def logits(
+        self, actions: torch.Tensor, consumed: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        """Scaled item scores, consumed items at ``-inf``.
+
+        Args:
+            actions: ``(B, dim)``.
+            consumed: ``(B, n_items)`` bool mask, or its ``(rows, items)`` index pairs (the
+                same values; cheaper, as a minibatch's rows hold a few percent of the items).
+        """
         scores = item_scores(actions, self.items, self.metric) * self.log_scale.exp()
+        if isinstance(consumed, tuple):
+            return scores.index_put(consumed, torch.tensor(float("-inf"), device=scores.device))
         return scores.masked_fill(consumed, float("-inf"))
 
     def loss(
         self, actions: torch.Tensor, batch: LoggedBatch, weights: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Cross-entropy plus the norm term, averaged over the batch (``weights``: per row)."""
-        logp = torch.log_softmax(self.logits(actions, batch.consumed), dim=1)
+        consumed = (batch.consumed_rows, batch.consumed_items)
+        logp = torch.log_softmax(self.logits(actions, consumed), dim=1)
         # targets are never consumed items, so their log-probabilities are finite
         picked = logp[batch.target_rows, batch.target_items] * batch.target_weights
         ce = -torch.zeros(len(logp), device=logp.device).index_add(0, batch.target_rows, picked)
@@ -200,24 +248,36 @@ class BCAnchor(nn.Module):
         return ce
 
 
+def _flat_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(row, flat)`` pairs: row ``j`` with each index of ``range(starts[j], stops[j])``."""
+    lengths = stops - starts
+    row = np.repeat(np.arange(len(starts)), lengths)
+    flat = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return row, flat
+
+
 def _ranges(
     items: np.ndarray, starts: np.ndarray, stops: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(row, item)`` pairs: row ``j`` with each of ``items[starts[j]:stops[j]]``."""
-    lengths = stops - starts
-    row = np.repeat(np.arange(len(starts)), lengths)
-    flat = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    row, flat = _flat_ranges(starts, stops)
     return row, items[flat]
 
 
-def _ranges_mask(
-    items: np.ndarray, starts: np.ndarray, stops: np.ndarray, rows: int, n_items: int
-) -> np.ndarray:
-    """``(rows, n_items)`` bool: row ``j`` marks ``items[starts[j]:stops[j]]``."""
-    row, marked = _ranges(items, starts, stops)
-    mask = np.zeros((rows, n_items), dtype=bool)
-    mask[row, marked] = True
-    return mask
+def _rating_factors(
+    scaled_ratings: np.ndarray, transitions: Transitions, next_items: str, beta: float
+) -> np.ndarray | None:
+    """``exp(beta r) / c`` per interaction (float32), ``c`` its mean over the logged targets.
+
+    ``None`` when ``beta`` is 0 (every target weighs the same).
+    """
+    if beta == 0:
+        return None
+    factors = np.exp(beta * scaled_ratings.astype(np.float64))
+    steps = transitions.steps
+    ends = transitions.next_ends if next_items == "second" else steps + 1
+    _, flat = _flat_ranges(steps, ends)
+    return (factors / factors[flat].mean()).astype(np.float32)
 
 
 @dataclass

@@ -46,7 +46,7 @@ class AnchorSettings:
     """Settings of the anchored recipe's offline stages (:mod:`agents.recipe`).
 
     The defaults were chosen on validation users
-    (``benchmarks/results/ml-latest-small/tuning.md``).
+    (``benchmarks/results/ml-latest-small/tuning.md``; ``rating_weight``: ``rating_weight.md``).
 
     Attributes:
         bc_epochs: Most passes over the logged transitions in behaviour cloning.
@@ -55,6 +55,11 @@ class AnchorSettings:
         bc_batch_size: Minibatch size in behaviour cloning.
         norm_weight: Weight of ``(|a| - 1)^2`` in the anchor (:class:`agents.anchor.BCAnchor`).
         next_items: ``"second"`` or ``"one"``: the anchor's targets.
+        rating_weight: ``beta`` of the anchor's rating weights: a target rated ``r`` (scaled
+            to [-1, 1]) weighs ``exp(beta r)`` relative to the others (0: all the same, the
+            default before 2026-12-01's evening). 1 was chosen on validation users (DDPG, two
+            seeds: NDCG@10 0.0528 against 0.0493 at 0, return 3.333 against 3.318; 2 raised the
+            return further and lowered NDCG; ``python -m benchmarks.rating_weight``).
         warmup_steps: Critic updates of the warm-up (0: none).
         warmup_actions: The warm-up's actions in the logged states: ``"actor"`` (the cloned
             actor's, with the exploration noise: fitted Q evaluation on the actor's own
@@ -71,6 +76,7 @@ class AnchorSettings:
     bc_batch_size: int = 256
     norm_weight: float = 0.1
     next_items: str = "second"
+    rating_weight: float = 1.0
     warmup_steps: int = 2_000
     warmup_actions: str = "actor"
     keep_logged: bool = False
@@ -86,7 +92,7 @@ class AnchorSettings:
             _check_int(name, getattr(self, name), low=0)
         if self.val_users is not None:
             _check_int("val_users", self.val_users, low=1)
-        for name in ("bc_learning_rate", "norm_weight"):
+        for name in ("bc_learning_rate", "norm_weight", "rating_weight"):
             value = getattr(self, name)
             low_ok = value > 0 if name == "bc_learning_rate" else value >= 0
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not low_ok:

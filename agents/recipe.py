@@ -191,5 +191,6 @@ def _new_anchor(
         model.device,
         norm_weight=settings.norm_weight,
         next_items=settings.next_items,
+        rating_weight=settings.rating_weight,
         seed=seed,
     )

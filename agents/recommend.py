@@ -121,12 +121,13 @@ def recommend(
     if wolpertinger_k:
         import torch
 
-        from agents.wolpertinger import critic_values
+        from agents.wolpertinger import critic_values, ranking_heads
 
         device = model.device
         obs = torch.as_tensor(np.repeat(state.observation[None], len(items), 0), device=device)
         emb = torch.as_tensor(env.context.embeddings[items], device=device)
-        scores = critic_values(model, obs, emb).cpu().numpy().astype(np.float64)
+        q = critic_values(model, obs, emb, ranking_heads(model))
+        scores = q.cpu().numpy().astype(np.float64)
         order = np.argsort(-scores, kind="stable")
         items, scores = items[order], scores[order]
     return items[:k], scores[:k]

@@ -2,10 +2,16 @@
 
 The actor's point ``a = pi(s)`` gives the decoder's ``k`` nearest allowed items (consumed and
 already shown ones excluded, as the environment excludes them); the critic scores every
-candidate ``i`` as an action, ``Q(s, e_i)``, in one batched forward pass (the minimum over the
-critic's heads, as the TD3 and SAC targets take it); the slate is the ``slate_size`` candidates
-with the highest Q, ties to the decoder's order. With ``k == slate_size`` it is the plain decode,
-re-ordered.
+candidate ``i`` as an action, ``Q(s, e_i)``, in one batched forward pass; the slate is the
+``slate_size`` candidates with the highest Q, ties to the decoder's order. With
+``k == slate_size`` it is the plain decode, re-ordered.
+
+The Q that ranks is the one the actor is trained to climb (:func:`ranking_heads`): TD3's first
+critic head (Stable-Baselines3's TD3 actor loss is ``-Q_1(s, pi(s))``), DDPG's only head, and
+the minimum over SAC's two heads (its actor loss takes the minimum). Scoring only TD3's first
+head halves the re-ranking's critic cost (the 256-256 MLP over ``k`` candidates per user, most
+of Wolpertinger's time); the twin heads' minimum is what TD3's *targets* use, against
+over-estimation in bootstrapping, which a re-ranking does not do.
 """
 
 from __future__ import annotations
@@ -20,17 +26,42 @@ from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
 
 
-def critic_values(model: Any, observations: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """``min_j Q_j(s, a)`` over the model's critic heads, ``(B,)``, without gradients."""
+def ranking_heads(model: Any) -> int | None:
+    """How many critic heads rank Wolpertinger's candidates: those the actor's loss reads.
+
+    ``1`` for TD3 and DDPG (their actor loss is ``-Q_1(s, pi(s))``), ``None`` (all, their
+    minimum) for SAC and anything else.
+    """
+    from stable_baselines3 import TD3  # DDPG is a TD3 subclass
+
+    return 1 if isinstance(model, TD3) else None
+
+
+def critic_values(
+    model: Any, observations: torch.Tensor, actions: torch.Tensor, heads: int | None = None
+) -> torch.Tensor:
+    """``min_j Q_j(s, a)`` over the model's critic heads, ``(B,)``, without gradients.
+
+    Args:
+        model: DDPG, TD3 or SAC (plain or anchored), or anything whose ``critic(s, a)``
+            returns a tuple of ``(B, 1)`` values.
+        observations: ``(B, obs_dim)``.
+        actions: ``(B, dim)``.
+        heads: Only the first ``heads`` heads (``None``: all).
+    """
     with torch.no_grad():
-        q = torch.cat(model.critic(observations, actions), dim=1)
+        q = torch.cat(model.critic(observations, actions)[:heads], dim=1)
         return q.min(dim=1).values
 
 
 def candidate_values(
-    model: Any, observations: torch.Tensor, actions: torch.Tensor, rows: torch.Tensor
+    model: Any,
+    observations: torch.Tensor,
+    actions: torch.Tensor,
+    rows: torch.Tensor,
+    heads: int | None = None,
 ) -> torch.Tensor:
-    """``critic_values(model, observations[rows], actions)``, each state's part computed once.
+    """``critic_values(model, observations[rows], actions, heads)``, each state's part once.
 
     An SB3 critic head is an MLP on ``concat(features(s), a)``; its first layer is
     ``W_s features(s) + W_a a + b``. With many candidate actions per state, the state's
@@ -44,15 +75,16 @@ def candidate_values(
         observations: ``(B, obs_dim)``, one per state.
         actions: ``(N, dim)``, the candidates.
         rows: ``(N,)``, the state of each candidate.
+        heads: Only the first ``heads`` critic heads (``None``: all, their minimum).
     """
     critic = model.critic
     if not hasattr(critic, "q_networks"):  # not an SB3 critic: the plain pass
-        return critic_values(model, observations[rows], actions)
+        return critic_values(model, observations[rows], actions, heads)
     with torch.no_grad():
         features = critic.extract_features(observations, critic.features_extractor)
         width = features.shape[1]
         values = []
-        for head in critic.q_networks:
+        for head in critic.q_networks[:heads]:
             first = head[0] if isinstance(head, torch.nn.Sequential) else None
             if not isinstance(first, torch.nn.Linear):
                 values.append(head(torch.cat([features[rows], actions], dim=1)))
@@ -65,6 +97,8 @@ def candidate_values(
 
 class WolpertingerPolicy(ActionPolicy):
     """Re-rank the actor's ``k`` nearest allowed items by the critic (see module docstring).
+
+    The ranking Q is :func:`ranking_heads`' (TD3: the first head; SAC: the twin minimum).
 
     Evaluation replays ``batch_size`` users at once with it: one actor forward pass for all of
     them, then one critic pass over all their candidates.
@@ -121,7 +155,8 @@ class WolpertingerPolicy(ActionPolicy):
         rows = torch.as_tensor(np.repeat(np.arange(len(active)), counts), device=device)
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[active], device=device)
         emb = torch.as_tensor(env.context.embeddings[np.concatenate(candidates)], device=device)
-        q = candidate_values(self.model, obs_t, emb, rows).cpu().numpy()
+        q = candidate_values(self.model, obs_t, emb, rows, ranking_heads(self.model))
+        q = q.cpu().numpy()
         out, start = {}, 0
         for s, items in zip(active, candidates, strict=True):
             row_q = q[start : start + len(items)]

@@ -35,7 +35,10 @@ class Args:
     """Time the anchored recipe's offline stages and Wolpertinger evaluation."""
 
     dataset: str = field(default="ml-latest-small", metadata={"help": "dataset name"})
-    embedding: str = field(default="implicit", metadata={"help": "embedding method"})
+    embedding: str = field(
+        default="sasrec",
+        metadata={"help": "embedding method (sasrec: the agents' default, fitted once, cached)"},
+    )
     embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
     algo: str = field(default="td3", metadata={"help": "algorithm"})
     k: int = field(default=100, metadata={"help": "Wolpertinger candidates"})
@@ -46,11 +49,13 @@ class Args:
 
 
 def env_kwargs(args: Args) -> dict:
-    """The environment arguments of every measurement."""
+    """The environment arguments of every measurement (``sasrec`` resolved to its matrix)."""
+    from agents.sasrec_embeddings import resolve_embedding
+
     kw = {"dataset": args.dataset, "embedding": args.embedding, "embedding_dim": args.embedding_dim}
     if default_data_dir():
         kw["data_dir"] = default_data_dir()
-    return kw
+    return resolve_embedding("MovieRec-v0", kw)
 
 
 def update_milliseconds(args: Args) -> float:

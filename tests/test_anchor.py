@@ -10,10 +10,16 @@ from helpers import assert_same_weights, frame, movies, scenario_env
 from agents import evaluate, make_agent
 from agents.anchor import BCAnchor, item_scores, pretrain_actor, warm_up_critic
 from agents.anchored import AnchoredDDPG, AnchoredSAC, AnchoredTD3, awr_weights, load_agent
+from agents.config import AnchorSettings
 from agents.encoders import AttentionEncoder, GRUEncoder, split_observation
 from agents.offline import logged_transitions
 from agents.policies import AgentPolicy
-from agents.wolpertinger import WolpertingerPolicy, candidate_values, critic_values
+from agents.wolpertinger import (
+    WolpertingerPolicy,
+    candidate_values,
+    critic_values,
+    ranking_heads,
+)
 from recgym.data import Dataset
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
@@ -120,6 +126,44 @@ def test_anchor_masks_consumed_items_and_targets_next_second(planted):
     logits = anchor.logits(torch.ones(5, DIM), batch.consumed)
     assert torch.isinf(logits[batch.consumed]).all()
     assert torch.isfinite(logits[~batch.consumed]).all()
+    # the sparse (rows, items) form the loss uses masks exactly the same entries
+    sparse = anchor.logits(torch.ones(5, DIM), (batch.consumed_rows, batch.consumed_items))
+    torch.testing.assert_close(sparse, logits, rtol=0, atol=0)
+
+
+def test_rating_weight_weighs_each_target_by_its_rating():
+    # each logged second holds a movie rated 5 and one rated 1
+    rows = [
+        (u, 10 * u + j, 5.0 if j % 2 else 1.0, 100 * (j // 2))
+        for u in range(1, 41)
+        for j in range(8)
+    ]
+    ds = Dataset.from_frame(frame(rows), movies(list(range(1, 420))), name="pairs")
+    emb = np.random.default_rng(0).normal(size=(ds.n_items, DIM)).astype(np.float32)
+    env = MovieRecEnv(dataset=ds, embedding=emb, split="train", frame_size=2, slate_size=5)
+    t = logged_transitions(env)
+    plain = BCAnchor(env, t).batch(np.arange(len(t)))
+    beta = 1.5
+    weighted = BCAnchor(env, t, rating_weight=beta).batch(np.arange(len(t)))
+    np.testing.assert_array_equal(weighted.target_items.numpy(), plain.target_items.numpy())
+    scaled = env.context.scaled_ratings
+    flat = np.concatenate([np.arange(s, e) for s, e in zip(t.steps, t.next_ends, strict=True)])
+    factor = np.exp(beta * scaled[flat]) / np.exp(beta * scaled[flat]).mean()
+    np.testing.assert_allclose(
+        weighted.target_weights.numpy(), plain.target_weights.numpy() * factor, rtol=1e-5
+    )
+    assert weighted.target_weights.mean().item() == pytest.approx(
+        plain.target_weights.mean().item(), rel=1e-5
+    )
+    liked = np.isclose(scaled[flat], 1.0)
+    assert liked.any() and (~liked).any()
+    assert (
+        weighted.target_weights.numpy()[liked].min() > weighted.target_weights.numpy()[~liked].max()
+    )
+    with pytest.raises(ConfigError, match="rating_weight=-1"):
+        BCAnchor(env, t, rating_weight=-1)
+    with pytest.raises(ConfigError, match="rating_weight=-0.5"):
+        AnchorSettings(rating_weight=-0.5).validate()
 
 
 def test_anchor_loss_is_the_dense_cross_entropy():
@@ -314,6 +358,13 @@ def test_candidate_values_are_the_critics_values(planted, algo):
     want = critic_values(model, obs[rows], actions)
     got = candidate_values(model, obs, actions, rows)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    # only the first head: TD3's actor climbs Q_1, so its re-ranking reads Q_1 alone
+    with torch.no_grad():
+        q1 = model.critic.q1_forward(obs[rows], actions)[:, 0]
+    torch.testing.assert_close(candidate_values(model, obs, actions, rows, 1), q1)
+    torch.testing.assert_close(critic_values(model, obs[rows], actions, 1), q1)
+    assert not torch.allclose(q1, want)  # twin heads differ, so the choice matters
+    assert ranking_heads(model) == (1 if algo == "td3" else None)
 
 
 def test_wolpertinger_batched_evaluation_matches_one_user_at_a_time(planted):

@@ -129,3 +129,8 @@ def test_bad_input_names_the_value_and_the_fix():
     # the environment itself (no torch) points to where the method lives
     with pytest.raises(ConfigError, match="agents"):
         MovieRecEnv(dataset=env.context.dataset, embedding="sasrec")
+    # a typo of the agents' method gets the suggestion from the environment's own error
+    with pytest.raises(ConfigError, match="Did you mean 'sasrec'"):
+        MovieRecEnv(dataset=env.context.dataset, embedding="sasrc")
+    with pytest.raises(ConfigError, match="Did you mean 'implicit'"):
+        MovieRecEnv(dataset=env.context.dataset, embedding="implict")

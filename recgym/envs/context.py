@@ -266,6 +266,7 @@ def _embeddings(
         )
     raise ConfigError(
         f"embedding={embedding!r} must be one of {[m for m in METHODS if m != 'from_file']}, "
-        "a path to a .npy/.npz/.pkl file, or an (n_items, dim) matrix."
-        + (suggest(embedding, METHODS) if isinstance(embedding, str) else "")
+        "a path to a .npy/.npz/.pkl file, or an (n_items, dim) matrix (the agents package "
+        "adds 'sasrec')."
+        + (suggest(embedding, (*METHODS, "sasrec")) if isinstance(embedding, str) else "")
     )
