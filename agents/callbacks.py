@@ -86,6 +86,13 @@ class ValidationCallback(BaseCallback):
         return s["ndcg"][0]
 
 
+def read_curve(path: Path) -> list[dict[str, float]]:
+    """The points of a ``curve.csv``, oldest first: ``{"steps", "ndcg", "hr", "return"}``."""
+    lines = Path(path).read_text().splitlines()
+    names = lines[0].split(",")
+    return [dict(zip(names, map(float, ln.split(",")), strict=True)) for ln in lines[1:] if ln]
+
+
 def _drop_rows_after(path: Path, steps: int) -> None:
     """Remove curve rows beyond ``steps`` (left by a run killed after its last checkpoint)."""
     if not path.is_file():

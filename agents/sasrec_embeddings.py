@@ -49,7 +49,7 @@ import numpy as np
 from recgym.data.paths import cache_dir, safe_name
 from recgym.embeddings import read_cached, write_cached
 from recgym.envs import MovieRecEnv
-from recgym.envs.context import DEFAULT_EMBEDDING_DIM
+from recgym.envs.context import AGENTS_EMBEDDING, DEFAULT_EMBEDDING_DIM
 from recgym.errors import check_int
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agents")  # what a run did (the CLI prints it)
 
 #: The ``embedding`` name this module provides.
-SASREC_EMBEDDING = "sasrec"
+SASREC_EMBEDDING = AGENTS_EMBEDDING  # the name recgym's own error points to
 
 
 def sasrec_item_embeddings(

@@ -220,6 +220,7 @@ def _metrics(result: Any) -> dict[str, Any]:
 
 
 def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[str, Any]]:
+    from agents.callbacks import read_curve
     from agents.run import RunConfig, evaluate_run, train
 
     if job.seed in args.fail_seeds:
@@ -258,8 +259,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
         common["anchor"] = report
     curve = run_dir / "curve.csv"
     if curve.exists():
-        rows = [line.split(",") for line in curve.read_text().split("\n")[1:] if line]
-        common["curve"] = [[int(r[0]), float(r[1])] for r in rows]
+        common["curve"] = [[int(p["steps"]), p["ndcg"]] for p in read_curve(curve)]
     records = []
     for i, result in enumerate(results):
         name = base["name"] if i == 0 else f"{job.name} (recipe+W{args.wolpertinger_k})"

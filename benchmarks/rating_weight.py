@@ -82,15 +82,16 @@ def run_config(args: Args, beta: float, seed: int) -> Any:
 
 def train_or_read(config: Any, run_dir: Path) -> dict[str, float]:
     """Train the run (or read the finished one back) and return its validation scores."""
+    from agents.callbacks import read_curve
     from agents.run import train
 
     train(config, run_dir, resume=True, progress=False)
-    last = (run_dir / "curve.csv").read_text().strip().splitlines()[-1].split(",")
+    last = read_curve(run_dir / "curve.csv")[-1]
     bc = json.loads((run_dir / "anchor.json").read_text())["bc"]
     return {
-        "ndcg": float(last[1]),
-        "hr": float(last[2]),
-        "return": float(last[3]),
+        "ndcg": last["ndcg"],
+        "hr": last["hr"],
+        "return": last["return"],
         "bc_ndcg": max(bc["val_ndcg"]) if bc["val_ndcg"] else math.nan,
     }
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from helpers import agents_log
 
+from agents.callbacks import read_curve
 from agents.checkpoints import CheckpointError
 from agents.config import RunConfig
 from agents.factory import ANCHORED_AWR_TEMPERATURE, ANCHORED_NOISE
@@ -113,6 +114,12 @@ def test_validation_points_go_to_the_curve_and_tensorboard(finished):
     curve = [float(line.split(",")[1]) for line in (run_dir / "curve.csv").read_text().split()[1:]]
     assert [e.value for e in acc.Scalars("eval/val_ndcg")] == pytest.approx(curve, abs=1e-6)
     assert f"TensorBoard: tensorboard --logdir {run_dir / 'tb'}" in printed
+    # the reader the benchmarks use gives the same points, every column
+    points = read_curve(run_dir / "curve.csv")
+    assert [p["steps"] for p in points] == [100, 200, 300]
+    for column in ("ndcg", "hr", "return"):
+        logged = [e.value for e in acc.Scalars(f"eval/val_{column}")]
+        assert [p[column] for p in points] == pytest.approx(logged, abs=1e-6)
 
 
 def test_the_end_of_a_run_is_always_a_validation_point(tmp_path, one_thread):

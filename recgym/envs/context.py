@@ -29,6 +29,10 @@ _MEMO: Memo[EnvContext] = Memo(8)  # the contexts built last
 #: The embedding dimension when ``embedding_dim`` is None.
 DEFAULT_EMBEDDING_DIM = 32
 
+#: The ``embedding`` method the agents package adds (SASRec's item table; it needs torch):
+#: named here only to point users to it.
+AGENTS_EMBEDDING = "sasrec"
+
 
 @dataclass(eq=False)
 class EnvContext:
@@ -258,7 +262,7 @@ def _embeddings(
         ".pickle",
     ):
         return item_embeddings(ds, "from_file", dim, split=split, rng=seed, path=embedding)
-    if isinstance(embedding, str) and embedding == "sasrec":
+    if isinstance(embedding, str) and embedding == AGENTS_EMBEDDING:
         raise ConfigError(
             "embedding='sasrec' is fitted by the agents package (it needs torch): build the "
             "environment with agents.make_env(...) or pass the matrix of "
@@ -268,5 +272,5 @@ def _embeddings(
         f"embedding={embedding!r} must be one of {[m for m in METHODS if m != 'from_file']}, "
         "a path to a .npy/.npz/.pkl file, or an (n_items, dim) matrix (the agents package "
         "adds 'sasrec')."
-        + (suggest(embedding, (*METHODS, "sasrec")) if isinstance(embedding, str) else "")
+        + (suggest(embedding, (*METHODS, AGENTS_EMBEDDING)) if isinstance(embedding, str) else "")
     )
