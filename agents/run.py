@@ -3,7 +3,8 @@
 A run folder holds:
 
 * ``config.json``: the :class:`~agents.config.RunConfig` (everything needed to rebuild the
-  environment and the agent), with library versions and the machine;
+  environment and the agent; an anchored run writes out every anchor setting, defaults
+  included), with library versions and the machine;
 * ``hyperparameters.json``: the hyperparameters the model actually used, read back from it
   (defaults, caps and SB3's own values included, see
   :func:`agents.factory.effective_hyperparameters`);
@@ -31,7 +32,7 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -194,7 +195,15 @@ def train(
 
 
 def _run_config(config: RunConfig, run_dir: Path, resume: bool) -> RunConfig:
-    """The configuration to train with: a resumed run keeps the one it was started with."""
+    """The configuration to train with: a resumed run keeps the one it was started with.
+
+    A new anchored run writes every :class:`AnchorSettings` field out (not only the ones
+    given), so that its ``config.json`` says what it ran and a later change of a default does
+    not change the rest of the run when it is resumed.
+    """
+    config = config.validate()
+    if config.recipe == "anchored":
+        config = replace(config, anchor=asdict(config.anchor_settings()))
     saved = run_dir / "config.json"
     if saved.is_file() and not resume:
         raise RunError(

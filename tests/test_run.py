@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -14,7 +15,7 @@ from helpers import agents_log
 
 from agents.callbacks import read_curve
 from agents.checkpoints import CheckpointError
-from agents.config import RunConfig
+from agents.config import AnchorSettings, RunConfig
 from agents.factory import ANCHORED_AWR_TEMPERATURE, ANCHORED_NOISE
 from agents.run import (
     RunError,
@@ -314,6 +315,9 @@ def test_anchored_run_clones_warms_up_and_records_it(anchored_run):
     run_dir, printed = anchored_run
     config = read_config(run_dir)
     assert (config.recipe, config.algo) == ("anchored", "td3")  # "auto" resolved and saved
+    # every anchor setting is written out, so a later default change cannot alter a resume
+    given = AnchorSettings(bc_epochs=2, warmup_steps=50, val_users=5)
+    assert config.anchor == dataclasses.asdict(given) and "rating_weight" in config.anchor
     report = json.loads((run_dir / "anchor.json").read_text())
     assert report["transitions"] > 1000 and len(report["warmup_losses"]) == 1
     assert len(report["bc"]["val_ndcg"]) == report["bc"]["epochs"] == 2
