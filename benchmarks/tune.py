@@ -691,8 +691,8 @@ def main(args: Args) -> Path:
 
     for algo in args.algos:
         saved_study = data.get("studies", {}).get(algo)
-        if args.trials == 0 and args.confirm_seeds and saved_study and saved_study["trials"]:
-            study = saved_study  # only confirm the saved study; finish() leaves it as saved
+        if args.trials == 0 and saved_study and saved_study["trials"]:
+            study = saved_study  # no new trials: the saved study stays as it is (or confirmed)
         else:
             study = {"bc": spaces.recipe_bc(space, algo), "trials": [], "space": space}
             studies[algo] = study

@@ -38,6 +38,8 @@ def test_tiny_tuning_writes_both_studies(tmp_path, monkeypatch):
     assert confirmed["trials"] == data["studies"]["sac"]["trials"]  # the study is kept
     assert [(r["which"], r["seed"]) for r in confirmed["confirm"]] == [("best", 1)]
     assert "| best trial | 0 1 |" in (folder / "tuning.md").read_text()
+    tune.main(tune.Args(**{**vars(args), "algos": ["sac"], "trials": 0}))  # keeps the study
+    assert json.loads((folder / "tuning.json").read_text())["studies"]["sac"] == confirmed
     data = json.loads((folder / "tuning.json").read_text())
     # a second run with another algorithm reuses the saved space study (nothing cloned again),
     # keeps the first run's studies, and its first trial is the recipe's defaults (with a
@@ -49,7 +51,7 @@ def test_tiny_tuning_writes_both_studies(tmp_path, monkeypatch):
     tune.main(tune.Args(**again))
     data2 = json.loads((folder / "tuning.json").read_text())
     assert [r["seconds"] for r in data2["space"]] == [r["seconds"] for r in data["space"]]
-    assert set(data2["studies"]) == {"td3", "sac", "ddpg"} and len(data2["runs"]) == 3
+    assert set(data2["studies"]) == {"td3", "sac", "ddpg"} and len(data2["runs"]) == 4
     assert data2["studies"]["sac"]["confirm"] == confirmed["confirm"]
     trial = data2["studies"]["ddpg"]["trials"][0]
     params = {k: trial[k] for k in tune.default_params("ddpg")}
