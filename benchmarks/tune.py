@@ -637,16 +637,19 @@ def confirm(args: Args, spaces: Spaces, algo: str, study: dict[str, Any], json_p
                 "seconds": result["seconds"],
             }
             print(json.dumps(record), flush=True)
+            _merge_confirmed(study.setdefault("confirm", []), record)  # for finish() in main
+            update_json(
+                json_path,
+                lambda saved, r=record: _merge_confirmed(
+                    saved["studies"][algo].setdefault("confirm", []), r
+                ),
+            )
 
-            def merge(saved: dict[str, Any], record: dict[str, Any] = record) -> None:
-                records = saved["studies"][algo].setdefault("confirm", [])
-                key = (record["which"], record["seed"])
-                same = [r for r in records if (r["which"], r["seed"]) == key]
-                for r in same:
-                    records.remove(r)
-                records.append(record)
 
-            update_json(json_path, merge)
+def _merge_confirmed(records: list[dict[str, Any]], record: dict[str, Any]) -> None:
+    """Put ``record`` in ``records``, replacing one of the same (which, seed)."""
+    key = (record["which"], record["seed"])
+    records[:] = [r for r in records if (r["which"], r["seed"]) != key] + [record]
 
 
 def main(args: Args) -> Path:
@@ -682,12 +685,7 @@ def main(args: Args) -> Path:
     studies: dict[str, Any] = {}
 
     def save_study(algo: str, study: dict[str, Any]) -> None:  # after every trial
-        def change(saved: dict[str, Any]) -> None:
-            studies_saved = saved.setdefault("studies", {})
-            confirmed = studies_saved.get(algo, {}).get("confirm")
-            studies_saved[algo] = {**study, **({"confirm": confirmed} if confirmed else {})}
-
-        update_json(json_path, change)
+        update_json(json_path, lambda saved: saved.setdefault("studies", {}).update({algo: study}))
 
     for algo in args.algos:
         saved_study = data.get("studies", {}).get(algo)

@@ -47,12 +47,13 @@ def test_tiny_tuning_writes_both_studies(tmp_path, monkeypatch):
     defaults = tune.default_params
     monkeypatch.setattr(tune, "default_params", lambda a: {**defaults(a), "warmup_steps": 10})
     assert not any(t["defaults"] for t in data["studies"]["td3"]["trials"])
-    again = {**vars(args), "algos": ["ddpg"]}
+    again = {**vars(args), "algos": ["ddpg"], "confirm_seeds": [2]}  # confirmed in the same run
     tune.main(tune.Args(**again))
     data2 = json.loads((folder / "tuning.json").read_text())
     assert [r["seconds"] for r in data2["space"]] == [r["seconds"] for r in data["space"]]
     assert set(data2["studies"]) == {"td3", "sac", "ddpg"} and len(data2["runs"]) == 4
     assert data2["studies"]["sac"]["confirm"] == confirmed["confirm"]
+    assert [(r["which"], r["seed"]) for r in data2["studies"]["ddpg"]["confirm"]] == [("best", 2)]
     trial = data2["studies"]["ddpg"]["trials"][0]
     params = {k: trial[k] for k in tune.default_params("ddpg")}
     assert trial["defaults"] and params == tune.default_params("ddpg")
