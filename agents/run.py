@@ -170,7 +170,7 @@ def train(
             ``timesteps``.
     """
     run_dir = Path(run_dir)
-    config = _run_config(config, run_dir, resume).validate()
+    config = _run_config(config, run_dir, resume)  # validated
     env = make_env(config.env_id, n_envs=config.n_envs, **config.env_kwargs)
     val_env = config.make_eval_env("val") if config.eval_every else None
     model, final = _resume_model(config, env, run_dir) if resume else (None, False)

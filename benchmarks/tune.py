@@ -35,7 +35,6 @@ studies to the file's) and ``tuning.md`` (tables, machine, the commands). Rerun:
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import math
 import os
@@ -142,35 +141,48 @@ def policy_kwargs(space: dict[str, Any]) -> dict[str, Any]:
 
 
 class Spaces:
-    """Environments, logged transitions and behaviour-cloned actors, built once per space."""
+    """Environments, the space study's anchor and behaviour-cloned actors, built once per space."""
 
     def __init__(self, args: Args) -> None:
         """Nothing is built until asked for."""
         self.args = args
         self._envs: dict[str, Any] = {}
+        self._anchors: dict[str, Any] = {}
         self._bc: dict[str, Any] = {}
 
-    def envs(self, space: dict[str, Any]) -> tuple[Any, Any, Any]:
-        """``(train env, val env, anchor)`` of a space (kept for the last space asked)."""
+    def envs(self, space: dict[str, Any]) -> tuple[Any, Any]:
+        """``(train env, val env)`` of a space (kept for the last space asked)."""
         import gymnasium as gym
 
-        from agents.anchor import BCAnchor
-        from agents.offline import logged_transitions
+        from agents.sasrec_embeddings import resolve_embedding
 
-        key = json.dumps({k: space.get(k) for k in ("embedding", "dim", "history")})
+        key = _env_key(space)
         if key not in self._envs:
             self._envs.clear()
-            from agents.sasrec_embeddings import resolve_embedding
-
             kw = resolve_embedding(env_id(space), env_kwargs(self.args, space))
             train = gym.make(env_id(space), split="train", **kw).unwrapped
             val = gym.make(env_id(space), split="val", **kw).unwrapped
-            transitions = logged_transitions(train, progress=False)
-            self._envs[key] = (train, val, BCAnchor(train, transitions, seed=self.args.seed))
+            self._envs[key] = (train, val)
         return self._envs[key]
 
-    def behaviour_clone(self, space: dict[str, Any], algo: str) -> tuple[dict, dict]:
-        """Clone the actor of ``algo`` in ``space``: ``(state, record)``, cached.
+    def anchor(self, space: dict[str, Any]) -> Any:
+        """The space study's anchor on the train env's logged transitions (last space asked).
+
+        The fine-tuning trials do not use it: the recipe builds its own.
+        """
+        from agents.anchor import BCAnchor
+        from agents.offline import logged_transitions
+
+        key = _env_key(space)
+        if key not in self._anchors:
+            self._anchors.clear()
+            train, _ = self.envs(space)
+            transitions = logged_transitions(train, progress=False)
+            self._anchors[key] = BCAnchor(train, transitions, seed=self.args.seed)
+        return self._anchors[key]
+
+    def behaviour_clone(self, space: dict[str, Any], algo: str) -> dict[str, Any]:
+        """Clone the actor of ``algo`` in ``space`` (the space study's record), cached.
 
         The record holds the validation NDCG per epoch and the kept actor's validation NDCG
         and return.
@@ -182,7 +194,8 @@ class Spaces:
         key = json.dumps({**space, "algo": algo}, sort_keys=True)
         if key not in self._bc:
             start = time.perf_counter()
-            train, val, anchor = self.envs(space)
+            train, val = self.envs(space)
+            anchor = self.anchor(space)
             anchor.rng = np.random.default_rng(self.args.seed)
             model = make_agent(algo, train, recipe="anchored", seed=self.args.seed,
                                device="auto", policy_kwargs=policy_kwargs(space))  # fmt: skip
@@ -192,11 +205,7 @@ class Spaces:
             kept = evaluate(
                 AgentPolicy(model), val, max_users=self.args.val_users, progress=False
             ).summary
-            state = {
-                "actor": copy.deepcopy(model.actor.state_dict()),
-                "log_scale": float(anchor.log_scale.item()),
-            }
-            record = {
+            self._bc[key] = {
                 **space,
                 "val_ndcg": kept["ndcg"][0],
                 "val_return": kept["return"][0],
@@ -205,7 +214,6 @@ class Spaces:
                 "val_users": self.args.val_users,
                 "seconds": time.perf_counter() - start,
             }
-            self._bc[key] = (state, record)
         return self._bc[key]
 
     def recipe_bc(self, space: dict[str, Any], algo: str) -> dict[str, Any]:
@@ -221,7 +229,7 @@ class Spaces:
         key = json.dumps({**space, "algo": algo, "recipe": True}, sort_keys=True)
         if key not in self._bc:
             start = time.perf_counter()
-            train, val, _ = self.envs(space)
+            train, val = self.envs(space)
             model = make_agent(algo, train, recipe="anchored", seed=self.args.seed,
                                device="auto", policy_kwargs=policy_kwargs(space))  # fmt: skip
             settings = AnchorSettings(bc_epochs=self.args.bc_epochs, val_users=self.args.val_users)
@@ -259,13 +267,14 @@ def space_study(
     records: list[dict[str, Any]] = []
 
     def run(space: dict[str, Any], stage: str) -> None:
-        same = (args.bc_epochs, args.seed)
-        old = [r for r in saved or [] if all(r.get(k) == space[k] for k in SPACE_KEYS)
-               and (r.get("bc_epochs"), r.get("seed")) == same]  # fmt: skip
+        this = space_key(
+            {**space, "bc_epochs": args.bc_epochs, "seed": args.seed, "val_users": args.val_users}
+        )
+        old = [r for r in saved or [] if space_key(r) == this]
         if old:
             record = {**old[-1], "stage": stage}
         else:
-            _, record = spaces.behaviour_clone(space, "td3")
+            record = spaces.behaviour_clone(space, "td3")
             record = {**record, "stage": stage, "bc_epochs": args.bc_epochs, "seed": args.seed}
         print(json.dumps(record), flush=True)
         records.append(record)
@@ -305,7 +314,7 @@ def fine_tune_trial(
     from agents.wolpertinger import WolpertingerPolicy
 
     start = time.perf_counter()
-    train, val, _ = spaces.envs(space)
+    train, val = spaces.envs(space)
     kw = env_kwargs(args, space, hit_discount=params["hit_discount"])
     env = make_env(env_id(space), n_envs=args.n_envs, **kw)
     model = make_agent(algo, env, recipe="anchored", seed=args.seed, device="auto",
@@ -483,15 +492,20 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def trials_to_confirm(study: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"best": trial}``, plus ``"defaults"`` when the defaults trial is another one."""
+    trials = study["trials"]
+    chosen = {"best": max(trials, key=lambda t: t["score"])}
+    defaults = [t for t in trials if t.get("defaults")]
+    if defaults and defaults[0] is not chosen["best"]:
+        chosen["defaults"] = defaults[0]
+    return chosen
+
+
 def confirm_lines(study: dict[str, Any], study_seed: int) -> list[str]:
     """The confirmation table: best trial and defaults over the study's seed and the others."""
-    trials = study["trials"]
-    first = {"best": max(trials, key=lambda t: t["score"])}
-    defaults = [t for t in trials if t.get("defaults")]
-    if defaults and defaults[0] is not first["best"]:  # as confirm() chose
-        first["defaults"] = defaults[0]
     rows = []
-    for which, trial in first.items():
+    for which, trial in trials_to_confirm(study).items():
         runs = [(study_seed, trial["val_ndcg"]["plain"], trial["val_return"]["plain"])]
         runs += sorted((r["seed"], r["val_ndcg"], r["val_return"])
                        for r in study["confirm"] if r["which"] == which)  # fmt: skip
@@ -535,6 +549,11 @@ def environment_default() -> str:
         f"(`recgym train`, `benchmarks.quality`) default to `{agents}` "
         "(`agents.config.DEFAULT_ENV_KWARGS`)."
     )
+
+
+def _env_key(space: dict[str, Any]) -> str:
+    """What fixes a space's environments (not the encoder)."""
+    return json.dumps({k: space.get(k) for k in ("embedding", "dim", "history")})
 
 
 def space_key(record: dict[str, Any]) -> str:
@@ -617,14 +636,9 @@ def confirm(args: Args, spaces: Spaces, algo: str, study: dict[str, Any], json_p
     and return of the plain decode) are merged into ``study["confirm"]`` in the file, so
     processes confirming different seeds can run in parallel.
     """
-    trials = study["trials"]
-    chosen = {"best": max(trials, key=lambda t: t["score"])}
-    defaults = [t for t in trials if t.get("defaults")]
-    if defaults and defaults[0] is not chosen["best"]:
-        chosen["defaults"] = defaults[0]
     keys = [*default_params(algo), "awr_temperature", "ent_coef"]
     for seed in args.confirm_seeds:
-        for which, trial in chosen.items():
+        for which, trial in trials_to_confirm(study).items():
             params = {k: trial[k] for k in keys if k in trial}
             run = replace(args, seed=seed, ks=[])  # the plain decode only
             result = fine_tune_trial(run, spaces, study["space"], algo, params)

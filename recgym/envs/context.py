@@ -264,13 +264,13 @@ def _embeddings(
         return item_embeddings(ds, "from_file", dim, split=split, rng=seed, path=embedding)
     if isinstance(embedding, str) and embedding == AGENTS_EMBEDDING:
         raise ConfigError(
-            "embedding='sasrec' is fitted by the agents package (it needs torch): build the "
-            "environment with agents.make_env(...) or pass the matrix of "
+            f"embedding={AGENTS_EMBEDDING!r} is fitted by the agents package (it needs torch): "
+            "build the environment with agents.make_env(...) or pass the matrix of "
             "agents.sasrec_embeddings.resolve_embedding(env_id, kwargs)."
         )
     raise ConfigError(
         f"embedding={embedding!r} must be one of {[m for m in METHODS if m != 'from_file']}, "
         "a path to a .npy/.npz/.pkl file, or an (n_items, dim) matrix (the agents package "
-        "adds 'sasrec')."
+        f"adds {AGENTS_EMBEDDING!r})."
         + (suggest(embedding, (*METHODS, AGENTS_EMBEDDING)) if isinstance(embedding, str) else "")
     )
