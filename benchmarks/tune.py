@@ -80,7 +80,7 @@ class Args:
                                         metadata={"help": "rating weights searched"})  # fmt: skip
     seed: int = field(default=0, metadata={"help": "seed of every run"})
     val_users: int | None = field(
-        default=None, metadata={"help": "validation users scored (default: all; fewer is noisier)"}
+        default=None, metadata={"help": "validation users scored, None for all (fewer is noisier)"}
     )
     defaults_first: bool = field(
         default=True,
