@@ -21,7 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from agents.config import ALGO_NAMES, BASELINES, DEFAULT_BASELINES, RECIPE_NAMES, RunConfig
+from agents.config import (
+    ALGO_NAMES,
+    BASELINES,
+    DEFAULT_BASELINES,
+    RECIPE_NAMES,
+    TRAIN_ONLY_ENV_KWARGS,
+    RunConfig,
+)
 
 DEFAULTS = RunConfig()
 # recgym.cli's summary of its data command (a test keeps the two equal)
@@ -74,11 +81,12 @@ examples:
                --set 'policy_kwargs={"net_arch": [64, 64]}'
   recgym train --env MovieRecSynthetic-v0 --timesteps 2000   # no download
   recgym train --recipe sb3 --timesteps 20000  # plain SB3 from scratch
+  recgym train --train-env hit_discount=0.7    # learn from a reward variant
 
 --config FILE (YAML or JSON) holds RunConfig fields (algo, env_id, env_kwargs,
 timesteps, seed, device, n_envs, offline_steps, checkpoint_every, eval_every,
-eval_users, hyperparameters, recipe, anchor, wolpertinger_k), or is a run's
-config.json; options given on the command line win over it."""
+eval_users, hyperparameters, recipe, anchor, wolpertinger_k, train_env_kwargs),
+or is a run's config.json; options given on the command line win over it."""
 
 EVALUATE_DESCRIPTION = """\
 Evaluate a run's agent next to the baselines: each user of the split is
@@ -295,6 +303,14 @@ def _train_parser(sub) -> None:
         "AnchorSettings)",
     )
     t.add_argument(
+        "--train-env",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an environment argument for training alone, VALUE in JSON; repeatable: the "
+        f"reward ({', '.join(TRAIN_ONLY_ENV_KWARGS)}), e.g. --train-env hit_discount=0.7; "
+        "validation and evaluation keep the environment's (default: none)",
+    )
+    t.add_argument(
         "--wolpertinger",
         type=int,
         metavar="K",
@@ -423,17 +439,19 @@ def train_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
     for attr, name in _TRAIN_FIELDS.items():
         if getattr(args, attr) is not None:
             data[name] = getattr(args, attr)
-    for name in ("env_kwargs", "hyperparameters", "anchor"):
+    for name in ("env_kwargs", "hyperparameters", "anchor", "train_env_kwargs"):
         if not isinstance(data.get(name, {}), dict):
             raise ConfigError(f"{name}={data[name]!r} must be a mapping of names to values.")
     env = _env_overrides(args)
     hyper = parse_set(args.set)
     anchor = parse_set(args.anchor, "--anchor")
+    train_env = parse_set(args.train_env, "--train-env")
     given += [f"--{k.replace('_', '-')}" for k in env] + ["--set"] * bool(hyper)
-    given += ["--anchor"] * bool(anchor)
+    given += ["--anchor"] * bool(anchor) + ["--train-env"] * bool(train_env)
     data["env_kwargs"] = {**data.get("env_kwargs", DEFAULTS.env_kwargs), **env}
     data["hyperparameters"] = {**data.get("hyperparameters", {}), **hyper}
     data["anchor"] = {**data.get("anchor", {}), **anchor}
+    data["train_env_kwargs"] = {**data.get("train_env_kwargs", {}), **train_env}
     return RunConfig.from_dict(data).validate(), given + ["--config"] * bool(args.config)
 
 

@@ -39,6 +39,10 @@ DEFAULT_BASELINES = tuple(b for b in BASELINES if b != "sasrec")
 #: space (:mod:`agents.sasrec_embeddings`), where the cloned actor ranks far better than in the
 #: environment's own default space (README, "Results"). A run's ``env_kwargs`` replace them.
 DEFAULT_ENV_KWARGS: dict[str, Any] = {"embedding": "sasrec"}
+#: The environment arguments a run may set for training alone (``RunConfig.train_env_kwargs``):
+#: the reward and when an episode ends. The others fix the data, the item space and the
+#: observations, which training and evaluation must share.
+TRAIN_ONLY_ENV_KWARGS = ("reward", "hit_discount", "unrated_reward", "patience")
 
 
 @dataclass
@@ -136,6 +140,12 @@ class RunConfig:
             scratch), or ``"auto"`` (anchored, except ``sb3`` for DQN), resolved by
             :meth:`validate`.
         anchor: Overrides of :class:`AnchorSettings` for the anchored recipe.
+        train_env_kwargs: Environment arguments of the TRAIN environments alone (online
+            learning, and the logged transitions of the recipe's critic warm-up and of
+            ``offline_steps``), over ``env_kwargs``: a reward variant such as
+            ``{"hit_discount": 0.7}`` to learn from, while validation curves, early stopping
+            and every evaluation keep ``env_kwargs``' reward, so runs that learn from
+            different rewards are scored alike. Only :data:`TRAIN_ONLY_ENV_KWARGS`.
         wolpertinger_k: Candidates of Wolpertinger re-ranking in evaluation and
             ``recgym recommend`` (:mod:`agents.wolpertinger`; 0: the plain decode only).
     """
@@ -155,6 +165,7 @@ class RunConfig:
     recipe: str = "auto"
     anchor: dict[str, Any] = field(default_factory=dict)
     wolpertinger_k: int = 0
+    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> RunConfig:
         """Check the values; raises ConfigError naming the bad one."""
@@ -195,10 +206,18 @@ class RunConfig:
             )
         if self.wolpertinger_k and self.algo == "dqn":
             raise ConfigError("wolpertinger_k applies to ddpg, td3 and sac, not dqn.")
-        for name in ("env_kwargs", "hyperparameters", "anchor"):
+        for name in ("env_kwargs", "hyperparameters", "anchor", "train_env_kwargs"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} must be a mapping of names to values."
+                )
+        for key in self.train_env_kwargs:
+            if key not in TRAIN_ONLY_ENV_KWARGS:
+                raise ConfigError(
+                    f"train_env_kwargs: {key!r} cannot differ between training and evaluation "
+                    f"(it changes the data or the observations); only "
+                    f"{list(TRAIN_ONLY_ENV_KWARGS)} can. Put it in env_kwargs instead."
+                    + suggest(str(key), TRAIN_ONLY_ENV_KWARGS)
                 )
         if not isinstance(self.device, str):
             raise ConfigError(f"device={self.device!r} must be 'auto', 'cpu' or 'cuda'.")
@@ -208,6 +227,10 @@ class RunConfig:
     def anchor_settings(self) -> AnchorSettings:
         """The :class:`AnchorSettings` of this run (defaults, then ``anchor``)."""
         return AnchorSettings.from_dict(self.anchor, source="anchor").validate()
+
+    def training_env_kwargs(self) -> dict[str, Any]:
+        """The training environments' arguments: ``env_kwargs`` under ``train_env_kwargs``."""
+        return {**self.env_kwargs, **self.train_env_kwargs}
 
     def make_eval_env(self, split: str = "test", **overrides: Any) -> MovieRecEnv:
         """An unwrapped environment on ``split`` with this run's settings."""

@@ -171,7 +171,7 @@ def train(
     """
     run_dir = Path(run_dir)
     config = _run_config(config, run_dir, resume)  # validated
-    env = make_env(config.env_id, n_envs=config.n_envs, **config.env_kwargs)
+    env = make_env(config.env_id, n_envs=config.n_envs, **config.training_env_kwargs())
     val_env = config.make_eval_env("val") if config.eval_every else None
     model, final = _resume_model(config, env, run_dir) if resume else (None, False)
     if model is None:
@@ -264,7 +264,7 @@ def _new_model(config: RunConfig, env, run_dir: Path) -> BaseAlgorithm:
 
 def _anchor(model: BaseAlgorithm, config: RunConfig, run_dir: Path, progress) -> None:
     """The anchored recipe's offline stages for a new model; the anchor back for a resumed one."""
-    train_env = config.make_eval_env("train")
+    train_env = config.make_eval_env("train", **config.train_env_kwargs)
     settings = config.anchor_settings()
     if model.num_timesteps:
         attach_anchor(model, train_env, settings, seed=config.seed)
@@ -315,7 +315,7 @@ def _resume_model(config: RunConfig, env, run_dir: Path) -> tuple[BaseAlgorithm 
 
 
 def _offline_pretraining(model: BaseAlgorithm, config: RunConfig) -> None:
-    train_env = config.make_eval_env("train")
+    train_env = config.make_eval_env("train", **config.train_env_kwargs)
     transitions = logged_transitions(train_env, OFFLINE_TRANSITIONS, rng=config.seed)
     n = fill_replay_buffer(model, transitions)
     log.info("offline pre-training: %d gradient steps on %d transitions", config.offline_steps, n)

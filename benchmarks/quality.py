@@ -57,6 +57,7 @@ from benchmarks.common import machine, md_table, parse_args, stamp
 from recgym.errors import ConfigError
 
 METRICS = tuple(LABELS)  # the per-user metrics, each seed's value the mean over test users
+PAIRED_COLUMNS = ("user_id", "ndcg", "return")  # per user, in each record (paired tables)
 
 
 @dataclass
@@ -78,6 +79,13 @@ class Args:
         default=20, metadata={"help": "also Wolpertinger rows for the recipe (0: off)"}
     )
     anchor: str = field(default="{}", metadata={"help": "JSON of AnchorSettings overrides"})
+    train_env: str = field(
+        default="{}",
+        metadata={
+            "help": 'JSON of training-only environment arguments, e.g. {"hit_discount": 0.7} '
+            "(RunConfig.train_env_kwargs: every evaluation keeps the environment's reward)"
+        },
+    )
     split_strategy: str = field(default="user", metadata={"help": "user or temporal"})
     embedding: str = field(
         default="sasrec",
@@ -212,10 +220,11 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
 
 
 def _metrics(result: Any) -> dict[str, Any]:
-    """A record's measurements of one evaluation."""
+    """A record's measurements of one evaluation (with each user's NDCG@k and return)."""
     out = {m: result.summary[m][0] for m in METRICS}
     out.update(coverage=result.coverage, diversity=result.diversity, novelty=result.novelty,
                users=result.n_users, k=result.k, **result.extra)  # fmt: skip
+    out["per_user"] = {c: result.per_user[c].tolist() for c in PAIRED_COLUMNS}
     return out
 
 
@@ -242,6 +251,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
         recipe=job.recipe,
         anchor=json.loads(args.anchor) if anchored else {},
         wolpertinger_k=args.wolpertinger_k if anchored else 0,
+        train_env_kwargs=json.loads(args.train_env),
     )
     run_dir = Path(folder) / "runs" / f"{env_id(args)}__{job.name}-{job.recipe}__{job.seed}__" \
         f"{int(time.time())}"  # fmt: skip
@@ -364,6 +374,70 @@ def table(agg: dict[str, dict[str, Any]]) -> str:
     return md_table(header, rows)
 
 
+#: The rows every agent row is paired with on the same users (:func:`paired_against`): its
+#: own start, and the issue's yardstick.
+PAIRED_REFERENCES = ("bc", "itemknn")
+
+
+def paired_against(records: list[dict[str, Any]], reference: str) -> dict[str, dict[str, Any]]:
+    """Each agent row against the ``reference`` row (``"bc"``, ``"itemknn"``) on the same users.
+
+    For a test user ``u``, ``x_u`` is the mean over the agent row's successful seeds of ``u``'s
+    NDCG@k (or return), and ``b_u`` the same for the reference; the difference
+    ``d_u = x_u - b_u`` is paired (both rows replayed the same users), so its 95% CI
+    (:func:`agents.metrics.mean_ci` over users) is much narrower than the two rows' own
+    intervals over seeds: the user-to-user spread, which both rows share, cancels. Against
+    ``bc`` it is what RL fine-tuning adds to its start. Users missing from any seed of either
+    row are left out.
+
+    Returns:
+        Per agent row: ``users`` and ``ndcg``/``return`` as ``(mean, low, high)`` of ``d_u``;
+        empty without a successful reference row or without per-user records (runs before
+        2026-12-02, and rows taken over with ``--keep`` from them, have none).
+    """
+
+    def per_user_means(name: str) -> dict[str, dict[int, float]] | None:
+        runs = [r for r in records if r["name"] == name and r["status"] == "ok"]
+        if not runs or any("per_user" not in r for r in runs):
+            return None
+        common = set.intersection(*(set(r["per_user"]["user_id"]) for r in runs))
+        out = {}
+        for metric in ("ndcg", "return"):
+            sums: dict[int, float] = defaultdict(float)
+            for r in runs:
+                for u, v in zip(r["per_user"]["user_id"], r["per_user"][metric], strict=True):
+                    sums[u] += v
+            out[metric] = {u: sums[u] / len(runs) for u in common}
+        return out
+
+    base = per_user_means(reference)
+    if base is None:
+        return {}
+    rows = {}
+    for name in sorted({r["name"] for r in records if r["kind"] == "agent"}):
+        agent = per_user_means(name)
+        if agent is None:
+            continue
+        users = sorted(set(agent["ndcg"]) & set(base["ndcg"]))
+        row: dict[str, Any] = {"users": len(users)}
+        with warnings.catch_warnings():  # no common user: NaN
+            warnings.simplefilter("ignore", MetricWarning)
+            for metric in ("ndcg", "return"):
+                row[metric] = mean_ci([agent[metric][u] - base[metric][u] for u in users])
+        rows[name] = row
+    return rows
+
+
+def paired_table(records: list[dict[str, Any]], reference: str, k: int | None) -> str:
+    """The markdown table of :func:`paired_against` (empty when there is nothing to pair)."""
+    rows = [
+        [name, str(p["users"]), ci_cell(*p["ndcg"]), ci_cell(*p["return"])]
+        for name, p in paired_against(records, reference).items()
+    ]
+    header = ["agent", "users", f"NDCG@{k or 10} - {reference}", f"return - {reference}"]
+    return md_table(header, rows) if rows else ""
+
+
 def gap_table(agg: dict[str, dict[str, Any]]) -> str:
     """The critics' mean predicted discounted return against the realised one, per agent row."""
     rows = [
@@ -381,13 +455,23 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
     kept = sorted({r["name"] for r in records if r.get("kept")})
     plots(records, agg, folder)
     gaps = gap_table(agg)
+    k = slate_size(a["k"] for a in agg.values())
+    paired = {ref: paired_table(records, ref, k) for ref in PAIRED_REFERENCES}
+    paired_text = "".join(
+        f"Against `{ref}`"
+        + (" (what RL adds to its start)" if ref == "bc" else "")
+        + f":\n\n{text}\n\n"
+        for ref, text in paired.items()
+        if text
+    )
     text = (
         f"# {args.dataset}, {args.split_strategy} split\n\n"
         f"{stamp()}, {machine()}. Wall time {wall / 60:.1f} min with {args.workers} "
         f"worker(s). Agents: {args.timesteps} steps, {args.n_envs} env(s), embedding "
         f"{args.embedding} dim {args.embedding_dim}, offline pre-training "
         f"{args.offline_steps if args.offline_pretrain else 0} steps, hyperparameters "
-        f"{args.hyperparameters}. Mean ± 95% CI over seeds; each seed's value is the mean over "
+        f"{args.hyperparameters}, anchor {args.anchor}, training-only environment arguments "
+        f"{args.train_env}. Mean ± 95% CI over seeds; each seed's value is the mean over "
         f"{'all' if args.test_users is None else args.test_users} test users."
         + (f" Rows taken from the previous run (`--keep`): {', '.join(kept)}." if kept else "")
         + f"\n\n{table(agg)}\n\n"
@@ -396,6 +480,13 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
             "taken, against the discounted return that followed (the model's gamma).\n\n"
             f"{gaps}\n\n"
             if gaps
+            else ""
+        )
+        + (
+            "Paired differences: each agent row against a reference row on the same test users "
+            "(per user, the mean over seeds; the difference's mean and 95% CI over users).\n\n"
+            + paired_text
+            if paired_text
             else ""
         )
         + "![curves](curves.png) ![bars](bars.png)\n"

@@ -14,7 +14,9 @@ Studies scored on the validation users only (test users are never read):
    validation NDCG@10 of the plain decode and of Wolpertinger re-ranking at each ``--ks``;
    the trial's score is the best of those, and the decode that gave it is recorded. Searched:
    the anchor's ``rating_weight``, the actor loss (``td3bc`` or ``awr``), the critic weight
-   lambda, AWR's temperature, gamma, the reward's ``hit_discount``, the exploration noise (its
+   lambda, AWR's temperature, gamma, the reward's ``hit_discount`` (of the online steps; the
+   critic warm-up's transitions keep the original reward, whereas ``recgym train
+   --train-env hit_discount=...`` warms up on the variant too), the exploration noise (its
    norm: DDPG/TD3's Gaussian noise, SAC's initial standard deviation; the warm-up's noise
    stays the recipe's), SAC's entropy coefficient, the critic warm-up steps and the actor's
    learning rate. Each algorithm's first trial is the recipe's defaults; its reference row is

@@ -136,6 +136,19 @@ def test_config_file_yaml_with_command_line_overrides(tmp_path):
     assert set(given) == {"--seed", "--set", "--dataset", "--config"}
 
 
+def test_train_env_options_merge_over_the_config_file(tmp_path):
+    path = tmp_path / "run.yml"
+    path.write_text("train_env_kwargs: {hit_discount: 0.9, unrated_reward: -0.1}\n")
+    config, given = train_config(
+        parse("train", "--config", str(path), "--train-env", "hit_discount=0.7")
+    )
+    assert config.train_env_kwargs == {"hit_discount": 0.7, "unrated_reward": -0.1}
+    assert config.training_env_kwargs() == {**config.env_kwargs, **config.train_env_kwargs}
+    assert set(given) == {"--train-env", "--config"}
+    with pytest.raises(ConfigError, match="'dataset' cannot differ between training"):
+        train_config(parse("train", "--train-env", "dataset=ml-1m"))
+
+
 def test_config_file_json_and_a_runs_config_json(tmp_path):
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"algo": "sac", "timesteps": 1000}))

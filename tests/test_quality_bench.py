@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from agents.tables import ci_cell
 from benchmarks import quality
 
 TINY_HYPER = json.dumps(
@@ -32,6 +33,35 @@ def test_aggregate_counts_failures_and_ignores_them_in_the_means():
     assert "2/3 (failed" in quality.table({"td3": agg})
 
 
+def test_paired_against_averages_seeds_per_user_then_pairs_the_users():
+    def record(name, kind, users, ndcg, ret, status="ok"):
+        per_user = {"user_id": users, "ndcg": ndcg, "return": ret}
+        return {"name": name, "kind": kind, "status": status, "per_user": per_user}
+
+    records = [
+        record("bc", "bc", [1, 2, 3], [0.1, 0.2, 0.3], [1.0, 1.0, 1.0]),
+        record("bc", "bc", [1, 2, 3], [0.3, 0.2, 0.1], [2.0, 2.0, 2.0]),
+        record("td3 (recipe)", "agent", [1, 2, 3], [0.4, 0.2, 0.2], [1.0, 2.0, 3.0]),
+        record("td3 (recipe)", "agent", [2, 3, 4], [0.4, 0.4, 0.9], [2.0, 1.0, 9.0]),
+        record("td3 (recipe)", "agent", [1, 2, 3], [9.0, 9.0, 9.0], [9.0, 9.0, 9.0], "failed"),
+        record("itemknn", "baseline", [1, 2, 3], [0.5, 0.5, 0.5], [3.0, 3.0, 3.0]),
+    ]
+    paired = quality.paired_against(records, "bc")
+    assert set(paired) == {"td3 (recipe)"}  # agents only; the failed seed is ignored
+    row = paired["td3 (recipe)"]
+    # users 2 and 3 are in every seed: td3 means (0.3, 0.3) - bc means (0.2, 0.2)
+    assert row["users"] == 2
+    assert row["ndcg"][0] == pytest.approx(0.1) and row["ndcg"][1] == pytest.approx(0.1)
+    assert row["return"][0] == pytest.approx(0.5)  # (2.0 - 1.5 + 2.0 - 1.5) / 2
+    assert row["return"][1:] == pytest.approx((0.5, 0.5))  # equal differences: no spread
+    no_bc = [r for r in records if r["name"] != "bc"]
+    assert quality.paired_against(no_bc, "bc") == {}
+    knn = quality.paired_against(records, "itemknn")["td3 (recipe)"]
+    assert knn["ndcg"][0] == pytest.approx(-0.2) and knn["return"][0] == pytest.approx(-1.0)
+    old = [{k: v for k, v in r.items() if k != "per_user"} for r in records]
+    assert quality.paired_against(old, "bc") == {}  # records of runs before per-user records
+
+
 def test_tiny_sweep_writes_table_plots_and_reports_a_crashed_seed(tmp_path):
     folder = quality.main(tiny_args(tmp_path, fail_seeds=[1]))
     for name in ("results.md", "runs.json", "curves.png", "bars.png"):
@@ -53,23 +83,37 @@ def test_tiny_sweep_writes_table_plots_and_reports_a_crashed_seed(tmp_path):
 
 def test_recipe_rows_wolpertinger_and_behaviour_cloning(tmp_path):
     anchor = json.dumps({"bc_epochs": 1, "warmup_steps": 20, "val_users": 3})
+    train_env = json.dumps({"hit_discount": 0.5})
     folder = quality.main(tiny_args(tmp_path, recipes=["anchored"], bc=True, seeds=1,
-                                    wolpertinger_k=20, anchor=anchor, baselines=[]))  # fmt: skip
+                                    wolpertinger_k=20, anchor=anchor, baselines=[],
+                                    train_env=train_env))  # fmt: skip
     runs = json.loads((folder / "runs.json").read_text())["runs"]
     assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]
     by_name = {r["name"]: r for r in runs}
     assert set(by_name) == {"td3 (recipe)", "td3 (recipe+W20)", "bc"}
     recipe = by_name["td3 (recipe)"]
     assert recipe["anchor"]["bc"]["epochs"] == 1 and "value_gap" in recipe
+    assert recipe["config"]["train_env_kwargs"] == {"hit_discount": 0.5}  # learnt from
+    assert recipe["config"]["env_kwargs"].get("hit_discount", 1.0) == 1.0  # evaluated on
     assert recipe["train_seconds"] > sum(recipe["anchor"]["seconds"].values()) > 0
     assert recipe["run_dir"] == by_name["td3 (recipe+W20)"]["run_dir"]  # one model, two rows
     assert by_name["bc"]["train_seconds"] > 0
     table = (folder / "results.md").read_text()
+    assert f"training-only environment arguments {train_env}" in table
     assert table.index("| td3 (recipe+W20) |") < table.index("| bc |")  # agents first
     gap = recipe["value_gap"]
     gap_rows = table[table.index("critic's predicted return") :].splitlines()
     assert any(line.startswith(f"| td3 (recipe) | {gap['predicted']:.4f}") for line in gap_rows)
-    assert "| bc |" not in "\n".join(gap_rows)  # no critic, no gap row
+    assert "| bc |" not in "\n".join(gap_rows[: gap_rows.index("")])  # no critic, no gap row
+    # what RL adds to bc, paired over the same users: here the difference of the two means
+    paired = quality.paired_against(runs, "bc")
+    assert set(paired) == {"td3 (recipe)", "td3 (recipe+W20)"}
+    assert paired["td3 (recipe)"]["users"] == by_name["bc"]["users"] == 4
+    want = recipe["ndcg"] - by_name["bc"]["ndcg"]
+    assert paired["td3 (recipe)"]["ndcg"][0] == pytest.approx(want, abs=1e-12)
+    assert f"| td3 (recipe) | 4 | {ci_cell(*paired['td3 (recipe)']['ndcg'])} |" in table
+    assert "Against `bc` (what RL adds to its start)" in table
+    assert "Against `itemknn`" not in table  # no itemknn row in this run
     (folder / "results.md").unlink()
     quality.main(tiny_args(tmp_path, report_only=True))  # from runs.json, nothing retrained
     assert (folder / "results.md").read_text().split("\n")[3:] == table.split("\n")[3:]

@@ -359,3 +359,46 @@ def test_a_model_of_another_recipe_is_refused(anchored_run, finished, tmp_path):
     shutil.copy(finished[0] / "model.zip", run_dir / "model.zip")  # a plain SB3 DDPG
     with pytest.raises(ConfigError, match="recipe 'sb3'.*recipe='anchored', algo='td3'"):
         load_model(run_dir, device="cpu")
+
+
+def test_training_only_env_arguments_reach_the_training_envs_alone(
+    tmp_path, one_thread, monkeypatch
+):
+    from recgym.envs.core import ReplayCore
+
+    built: list[tuple[str, float]] = []  # (split, hit_discount) of every environment made
+    init = ReplayCore.__init__
+
+    def recording_init(self, ctx, *args, **kwargs):
+        init(self, ctx, *args, **kwargs)
+        built.append((ctx.split_name, self.hit_discount))
+
+    monkeypatch.setattr(ReplayCore, "__init__", recording_init)
+    config = tiny(
+        recipe="anchored",
+        algo="td3",
+        timesteps=100,
+        checkpoint_every=0,
+        anchor={"bc_epochs": 1, "warmup_steps": 10, "val_users": 3},
+        train_env_kwargs={"hit_discount": 0.5},
+    )
+    train(config, tmp_path / "run", progress=False)
+    evaluate_run(tmp_path / "run", baselines=(), max_users=2, progress=False, device="cpu")
+    # online learning and the logged transitions of the warm-up learn from the variant;
+    # validation (early stopping, the curve) and the final evaluation keep the reward
+    assert {d for s, d in built if s == "train"} == {0.5}
+    assert {s for s, d in built if d == 1.0} == {"val", "test"}
+    assert read_config(tmp_path / "run").train_env_kwargs == {"hit_discount": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("train_env_kwargs", "message"),
+    [
+        ({"embedding_dim": 4}, "'embedding_dim' cannot differ between training and evaluation"),
+        ({"hit_discout": 0.7}, "Did you mean 'hit_discount'"),
+        ([("hit_discount", 0.7)], "train_env_kwargs=.* must be a mapping"),
+    ],
+)
+def test_training_only_env_arguments_are_checked(train_env_kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny(train_env_kwargs=train_env_kwargs).validate()
