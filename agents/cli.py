@@ -28,6 +28,7 @@ from agents.config import (
     RECIPE_NAMES,
     TRAIN_ONLY_ENV_KWARGS,
     RunConfig,
+    config_differences,
 )
 
 DEFAULTS = RunConfig()
@@ -480,9 +481,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out is None:
         out = Path("runs", f"{config.env_id}__{config.algo}__{config.seed}__{int(time.time())}")
     if args.resume and (out / "config.json").is_file():
-        if given:
-            print(f"note: resuming with the run's saved configuration ({', '.join(given)} ignored)")
-        config = run.read_config(out)
+        saved = run.read_config(out)
+        ignored = config_differences(run.resolved_config(config), saved) if given else []
+        if ignored:
+            ignored_text = "; ".join(ignored)
+            print(f"note: resuming with the run's saved configuration; ignored: {ignored_text}")
+        config = saved
     print(f"run directory: {out}")
     run.train(config, out, resume=args.resume)
     if args.no_eval:

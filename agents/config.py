@@ -252,6 +252,29 @@ class RunConfig:
         return _from_dict(cls, data, source)
 
 
+def config_differences(given: RunConfig, saved: RunConfig) -> list[str]:
+    """What ``given`` changes in ``saved``, one ``"name: given X, saved Y"`` per value.
+
+    Mappings (``env_kwargs``, ``anchor``...) are compared key by key (``anchor.bc_epochs: given
+    1, saved 6``). Both configurations should be validated, so that defaults resolved by
+    :meth:`RunConfig.validate` (``recipe="auto"``) and by a run (every anchor setting written
+    out) compare equal. Used to tell a resumed run which command-line values it ignores.
+    """
+    out = []
+    for f in fields(RunConfig):
+        new, old = getattr(given, f.name), getattr(saved, f.name)
+        if new == old:
+            continue
+        if isinstance(new, dict) and isinstance(old, dict):
+            for key in sorted(set(new) | set(old), key=str):
+                a, b = (repr(d[key]) if key in d else "(not set)" for d in (new, old))
+                if a != b:
+                    out.append(f"{f.name}.{key}: given {a}, saved {b}")
+        else:
+            out.append(f"{f.name}: given {new!r}, saved {old!r}")
+    return out
+
+
 def _from_dict(cls: type, data: dict[str, Any], source: str) -> Any:
     from recgym.errors import ConfigError, suggest
 

@@ -49,7 +49,7 @@ from agents.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from agents.config import DEFAULT_BASELINES, RunConfig
+from agents.config import DEFAULT_BASELINES, RunConfig, config_differences
 from agents.evaluate import EvalResult, evaluate, results_table
 from agents.factory import (
     default_buffer_size,
@@ -77,6 +77,7 @@ __all__ = [
     "latest_checkpoint",
     "load_model",
     "read_config",
+    "resolved_config",
     "run_hyperparameters",
     "save_checkpoint",
     "train",
@@ -201,9 +202,7 @@ def _run_config(config: RunConfig, run_dir: Path, resume: bool) -> RunConfig:
     given), so that its ``config.json`` says what it ran and a later change of a default does
     not change the rest of the run when it is resumed.
     """
-    config = config.validate()
-    if config.recipe == "anchored":
-        config = replace(config, anchor=asdict(config.anchor_settings()))
+    config = resolved_config(config)
     saved = run_dir / "config.json"
     if saved.is_file() and not resume:
         raise RunError(
@@ -211,11 +210,22 @@ def _run_config(config: RunConfig, run_dir: Path, resume: bool) -> RunConfig:
         )
     if resume and saved.is_file():
         kept = read_config(run_dir)
-        if asdict(kept) != asdict(config):
-            log.info(
-                "note: resuming with the run's saved configuration (command-line values ignored)"
-            )
+        ignored = config_differences(config, kept)
+        if ignored:
+            log.info("note: resuming with the run's saved configuration; ignored: %s",
+                     "; ".join(ignored))  # fmt: skip
         return kept
+    return config
+
+
+def resolved_config(config: RunConfig) -> RunConfig:
+    """``config`` validated, with every anchor setting written out for an anchored run.
+
+    This is the form a run saves in its ``config.json``.
+    """
+    config = config.validate()
+    if config.recipe == "anchored":
+        config = replace(config, anchor=asdict(config.anchor_settings()))
     return config
 
 

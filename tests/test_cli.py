@@ -115,6 +115,19 @@ def test_output_fits_80_columns(trained, run_dir):
     assert "NDCG@10" in done.stdout and "±" in done.stdout  # the CI still shown where it fits
 
 
+def test_resume_names_only_the_options_that_differ_from_the_run(run_dir, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(run_dir, out)
+    same = [*TINY, "--timesteps", "300", "--checkpoint-every", "100", "--eval-every", "150"]
+    done = recgym("train", *same, "--out", str(out), "--resume", "--no-eval")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "nothing to train" in done.stdout and "note:" not in done.stdout
+    done = recgym("train", *same, "--seed", "4", "--anchor", "bc_epochs=1", "--out", str(out),
+                  "--resume", "--no-eval")  # fmt: skip
+    (note,) = [line for line in done.stdout.splitlines() if line.startswith("note:")]
+    assert note.endswith("ignored: seed: given 4, saved 0; anchor.bc_epochs: given 1, saved 6")
+
+
 def test_evaluations_each_get_their_own_file(run_dir):
     before = (run_dir / "eval-test-5-users.json").read_text()
     out = recgym("evaluate", str(run_dir), "--max-users", "3", "--baselines", "popularity")

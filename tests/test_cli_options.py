@@ -149,6 +149,19 @@ def test_train_env_options_merge_over_the_config_file(tmp_path):
         train_config(parse("train", "--train-env", "dataset=ml-1m"))
 
 
+def test_config_differences_names_each_changed_value():
+    from agents.config import config_differences
+
+    saved = RunConfig(algo="td3", env_kwargs={"embedding": "sasrec"}).validate()
+    assert config_differences(RunConfig(algo="td3").validate(), saved) == []
+    given = RunConfig(algo="td3", seed=2, env_kwargs={"embedding_dim": 8}).validate()
+    assert config_differences(given, saved) == [
+        "env_kwargs.embedding: given (not set), saved 'sasrec'",
+        "env_kwargs.embedding_dim: given 8, saved (not set)",
+        "seed: given 2, saved 0",
+    ]
+
+
 def test_config_file_json_and_a_runs_config_json(tmp_path):
     plain = tmp_path / "plain.json"
     plain.write_text(json.dumps({"algo": "sac", "timesteps": 1000}))
