@@ -480,9 +480,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is None:
         out = Path("runs", f"{config.env_id}__{config.algo}__{config.seed}__{int(time.time())}")
-    if args.resume and (out / "config.json").is_file():
+    saved_file = out / "config.json"
+    if args.resume and saved_file.is_file():
         saved = run.read_config(out)
-        ignored = config_differences(run.resolved_config(config), saved) if given else []
+        ignored = []
+        if given:  # what the options given would change, laid over the run's own configuration
+            over = argparse.Namespace(**{**vars(args), "config": args.config or str(saved_file)})
+            ignored = config_differences(run.resolved_config(train_config(over)[0]), saved)
         if ignored:
             ignored_text = "; ".join(ignored)
             print(f"note: resuming with the run's saved configuration; ignored: {ignored_text}")
