@@ -14,6 +14,7 @@ reads a RunConfig from YAML or JSON: either the fields themselves or a run's ``c
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -114,6 +115,17 @@ class AnchorSettings:
         return _from_dict(cls, data, source)
 
 
+def _env_arguments() -> set[str]:
+    """The keyword arguments of MovieRecEnv and of its variants (sequence, discrete)."""
+    from recgym.envs import MovieRecEnv
+
+    return {
+        name
+        for cls in (MovieRecEnv, *MovieRecEnv.__subclasses__())
+        for name in inspect.signature(cls.__init__).parameters
+    }
+
+
 @dataclass
 class RunConfig:
     """A training run, fully specified.
@@ -212,6 +224,12 @@ class RunConfig:
                     f"{name}={getattr(self, name)!r} must be a mapping of names to values."
                 )
         for key in self.train_env_kwargs:
+            if key not in _env_arguments():
+                raise ConfigError(
+                    f"train_env_kwargs: {key!r} is not an argument of recgym's environments; "
+                    f"it takes the reward's arguments {list(TRAIN_ONLY_ENV_KWARGS)}."
+                    + suggest(str(key), TRAIN_ONLY_ENV_KWARGS)
+                )
             if key not in TRAIN_ONLY_ENV_KWARGS:
                 raise ConfigError(
                     f"train_env_kwargs: {key!r} cannot differ between training and evaluation "

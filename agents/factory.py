@@ -103,6 +103,27 @@ def default_buffer_size(obs_dim: int) -> int:
     return int(min(100_000, BUFFER_BYTES / (2 * 4 * obs_dim)))
 
 
+def anchored_noise(algo: str, act_dim: int, norm: float) -> dict[str, Any]:
+    """The anchored recipe's noise arguments for ``algo``: Gaussian noise of norm about ``norm``.
+
+    DDPG and TD3 explore with ``N(0, sigma^2 I)``, ``sigma = norm / sqrt(act_dim)``; TD3 also
+    smooths its targets with ``sigma``, clipped at ``2.5 sigma``. SAC gets nothing (its policy
+    is stochastic).
+
+    Args:
+        algo: ``"ddpg"``, ``"td3"`` or ``"sac"``.
+        act_dim: Action dimension.
+        norm: The noise's typical norm (the recipe's default :data:`ANCHORED_NOISE`).
+    """
+    sigma = norm / np.sqrt(act_dim)
+    noise: dict[str, Any] = {}
+    if algo in ("ddpg", "td3"):
+        noise["action_noise"] = NormalActionNoise(np.zeros(act_dim), sigma * np.ones(act_dim))
+    if algo == "td3":
+        noise.update(target_policy_noise=sigma, target_noise_clip=2.5 * sigma)
+    return noise
+
+
 def default_hyperparameters(
     algo: str, obs_dim: int, act_dim: int | None, recipe: str = "sb3"
 ) -> dict[str, Any]:
@@ -144,13 +165,7 @@ def default_hyperparameters(
             actor_learning_rate=ANCHORED_ACTOR_LR,
         )
         if act_dim is not None:
-            sigma = ANCHORED_NOISE / np.sqrt(act_dim)
-            if algo in ("ddpg", "td3"):
-                params["action_noise"] = NormalActionNoise(
-                    np.zeros(act_dim), sigma * np.ones(act_dim)
-                )
-            if algo == "td3":
-                params.update(target_policy_noise=sigma, target_noise_clip=2.5 * sigma)
+            params.update(anchored_noise(algo, act_dim, ANCHORED_NOISE))
         if algo == "sac":
             params["ent_coef"] = ANCHORED_ENT_COEF
     return params

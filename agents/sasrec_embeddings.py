@@ -31,8 +31,9 @@ matrix (the environment itself, which never imports torch, accepts any ``(n_item
 matrix); :func:`agents.factory.make_env`, :meth:`agents.config.RunConfig.make_eval_env` and the
 benchmarks call it, so run configurations, ``recgym train`` and ``benchmarks.quality`` take
 ``embedding: sasrec`` like any other method. The table is cached on disk (atomically) per
-dataset, split, frame size, dimension, seed, device type and model settings; a cached table is
-read back in milliseconds.
+dataset content (:attr:`recgym.data.Dataset.content_digest`: the same ratings copied or
+downloaded again keep their table), split, frame size, dimension, seed, device type, model
+settings and torch version; a cached table is read back in milliseconds.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def _cache_key(env: MovieRecEnv, config: Any, seed: int, device_type: str) -> st
         return None
     import torch
 
-    parts = [env.context.dataset.fingerprint, split_key, env.frame_size, seed, device_type,
+    parts = [env.context.dataset.content_digest, split_key, env.frame_size, seed, device_type,
              asdict(config) | {"device": None}, torch.__version__]  # fmt: skip
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 

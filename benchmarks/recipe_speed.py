@@ -11,6 +11,11 @@
 3. **Evaluation** of the cloned agent on the test users, the plain decode against Wolpertinger
    re-ranking at ``K`` candidates, alternating, median of ``--repeats`` each. Target: the ratio
    <= 2.
+4. **SASRec's full-softmax head** (stage 0: the item table's fit spends most of its time there),
+   forward and backward of one training step's ``--head-targets`` targets over the whole
+   catalogue: :func:`agents.sasrec.full_softmax_cross_entropy` in chunks of its default size
+   against one chunk of every row (the same arithmetic on the whole ``(T, n_items)`` matrix),
+   alternating, median of ``--head-repeats`` each.
 
 Rerun (and write the ``recipe_speed`` section of ``benchmarks/RESULTS.md``)::
 
@@ -45,6 +50,10 @@ class Args:
     repeats: int = field(default=3, metadata={"help": "evaluation repeats (median)"})
     threads: int = field(default=2, metadata={"help": "torch threads"})
     updates: int = field(default=150, metadata={"help": "fine-tuning updates timed per process"})
+    head_targets: int = field(
+        default=1500, metadata={"help": "targets per SASRec step (16 windows: about 1,500)"}
+    )
+    head_repeats: int = field(default=15, metadata={"help": "SASRec head repeats (median)"})
     write: bool = field(default=False, metadata={"help": "write RESULTS.md's section"})
 
 
@@ -108,6 +117,28 @@ def _updates_in_fresh_processes(args: Args) -> dict[str, list[float]]:
     return times
 
 
+def head_milliseconds(args: Args, n_items: int) -> dict[str, list[float]]:
+    """Ms per forward + backward of SASRec's head, chunked (default) and whole, alternating."""
+    import torch
+
+    from agents.sasrec import HEAD_CHUNK, full_softmax_cross_entropy
+
+    gen = torch.Generator().manual_seed(0)
+    t, d = args.head_targets, args.embedding_dim
+    z = torch.randn(t, d, generator=gen, requires_grad=True)
+    w = (0.1 * torch.randn(n_items, d, generator=gen)).requires_grad_()
+    b = torch.zeros(n_items, requires_grad=True)
+    target = torch.randint(0, n_items, (t,), generator=gen)
+    times: dict[str, list[float]] = {"chunked": [], "whole": []}
+    for i in range(args.head_repeats + 1):  # the first round warms up
+        for name, chunk in (("chunked", HEAD_CHUNK), ("whole", t)):
+            start = time.perf_counter()
+            full_softmax_cross_entropy(z, w, b, target, chunk=chunk).backward()
+            if i:
+                times[name].append((time.perf_counter() - start) * 1000)
+    return times
+
+
 def main(args: Args) -> str:
     """Run both measurements and report them."""
     import gymnasium as gym
@@ -117,6 +148,7 @@ def main(args: Args) -> str:
     from agents.config import AnchorSettings
     from agents.policies import AgentPolicy
     from agents.recipe import prepare_anchored
+    from agents.sasrec import HEAD_CHUNK
     from agents.wolpertinger import WolpertingerPolicy
 
     torch.set_num_threads(args.threads)
@@ -150,6 +182,9 @@ def main(args: Args) -> str:
         wolp.append(time.perf_counter() - start)
     p, w = statistics.median(plain), statistics.median(wolp)
     updates = _updates_in_fresh_processes(args)
+    n_items = envs["train"].context.dataset.n_items
+    head = head_milliseconds(args, n_items)
+    chunked, whole = statistics.median(head["chunked"]), statistics.median(head["whole"])
     kept, glibc = statistics.median(updates["kept"]), statistics.median(updates["glibc"])
     text = "\n".join(
         [
@@ -172,6 +207,11 @@ def main(args: Args) -> str:
             f"decode {p:.2f} s, Wolpertinger at K={args.k} {w:.2f} s: **{w / p:.2f}x** "
             f"(target <= 2x). All times: plain {[round(x, 2) for x in plain]}, Wolpertinger "
             f"{[round(x, 2) for x in wolp]}.",
+            "",
+            f"SASRec's full-softmax head, forward and backward of {args.head_targets:,} targets "
+            f"over {n_items:,} items at dim {args.embedding_dim}, median of "
+            f"{args.head_repeats}: **{chunked:.0f} ms** in chunks of {HEAD_CHUNK} rows, "
+            f"{whole:.0f} ms on the whole matrix (**{whole / chunked:.2f}x**).",
         ]
     )
     report("recipe_speed", text, args.write)

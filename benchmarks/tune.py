@@ -356,10 +356,8 @@ def trial_hyperparameters(
     algo: str, space: dict[str, Any], params: dict[str, Any]
 ) -> dict[str, Any]:
     """The SB3 arguments of a trial: the recipe's defaults with the trial's values."""
-    from stable_baselines3.common.noise import NormalActionNoise
+    from agents.factory import anchored_noise
 
-    dim = space["dim"]
-    sigma = params["noise"] / math.sqrt(dim)  # noise of norm ~params["noise"]
     hyper: dict[str, Any] = {
         "gamma": params["gamma"],
         "policy_kwargs": policy_kwargs(space),
@@ -368,10 +366,7 @@ def trial_hyperparameters(
         "awr_temperature": params.get("awr_temperature", 1.0),
         "actor_learning_rate": params["actor_lr"],
     }
-    if algo in ("ddpg", "td3"):
-        hyper["action_noise"] = NormalActionNoise(np.zeros(dim), sigma * np.ones(dim))
-    if algo == "td3":
-        hyper.update(target_policy_noise=sigma, target_noise_clip=2.5 * sigma)
+    hyper.update(anchored_noise(algo, space["dim"], params["noise"]))  # of norm ~params["noise"]
     if algo == "sac":
         hyper["ent_coef"] = params["ent_coef"]
     return hyper

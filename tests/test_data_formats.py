@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,6 +92,21 @@ def test_second_load_comes_from_cache(data, tmp_path, fresh_cache, monkeypatch):
 
     # Touching the source changes its fingerprint: the dataset is rebuilt, not served stale.
     clear_memory_cache()
-    (tmp_path / "ml-100k" / "u.data").touch()
+    source = tmp_path / "ml-100k" / "u.data"
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     with pytest.raises(AssertionError, match="cache was not used"):
         load_movielens("ml-100k", data_dir=tmp_path, download=False)
+    # ... but not its content digest, which keys the caches of fitted models; new ratings do
+    monkeypatch.undo()
+    clear_memory_cache()
+    touched = load_movielens("ml-100k", data_dir=tmp_path, download=False)
+    assert touched.fingerprint != first.fingerprint
+    assert touched.content_digest == first.content_digest
+    lines = source.read_text().splitlines()
+    user, item, rating, stamp = lines[0].split("\t")
+    lines[0] = "\t".join([user, item, "1" if rating != "1" else "2", stamp])
+    source.write_text("\n".join(lines) + "\n")
+    clear_memory_cache()
+    changed = load_movielens("ml-100k", data_dir=tmp_path, download=False)
+    assert changed.content_digest != first.content_digest

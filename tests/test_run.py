@@ -395,7 +395,8 @@ def test_training_only_env_arguments_reach_the_training_envs_alone(
     ("train_env_kwargs", "message"),
     [
         ({"embedding_dim": 4}, "'embedding_dim' cannot differ between training and evaluation"),
-        ({"hit_discout": 0.7}, "Did you mean 'hit_discount'"),
+        ({"hit_discout": 0.7}, "'hit_discout' is not an argument .* Did you mean 'hit_discount'"),
+        ({"history_size": 5}, "'history_size' cannot differ"),  # MovieRecSeq-v0's argument
         ([("hit_discount", 0.7)], "train_env_kwargs=.* must be a mapping"),
     ],
 )

@@ -169,17 +169,29 @@ def test_without_validation_users_it_warns_and_keeps_the_last_epoch():
     assert len(policy.meta["history"]) == 3 and policy.meta["best_epoch"] == 3
 
 
-def test_full_softmax_loss_and_gradients_match_torch():
+@pytest.mark.parametrize("chunk", [1, 7, 50, 128])  # one row, uneven chunks, exact, one chunk
+def test_full_softmax_loss_and_gradients_match_torch(chunk):
     gen = torch.Generator().manual_seed(0)
     z, w, b = (torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
                for shape in [(50, 8), (30, 8), (30,)])  # fmt: skip
     target = torch.randint(0, 30, (50,), generator=gen)
-    ours = full_softmax_cross_entropy(z, w, b, target)
+    ours = full_softmax_cross_entropy(z, w, b, target, chunk=chunk)
     ref = torch.nn.functional.cross_entropy(z @ w.T + b, target)
     assert ours.item() == pytest.approx(ref.item(), abs=1e-12)
     for a, c in zip(torch.autograd.grad(3 * ours, (z, w, b)),
                     torch.autograd.grad(3 * ref, (z, w, b)), strict=True):  # fmt: skip
         torch.testing.assert_close(a, c, rtol=0, atol=1e-12)
+
+
+def test_full_softmax_loss_without_gradients_and_bad_chunk():
+    z, w, b = torch.randn(5, 4), torch.randn(9, 4), torch.zeros(9)
+    target = torch.tensor([0, 3, 8, 8, 1])
+    with torch.no_grad():
+        ours = full_softmax_cross_entropy(z, w, b, target, chunk=2)
+    ref = torch.nn.functional.cross_entropy(z @ w.T + b, target)
+    assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
+    with pytest.raises(ConfigError, match="chunk=0"):
+        full_softmax_cross_entropy(z, w, b, target, chunk=0)
 
 
 def test_incremental_recommendations_equal_a_fresh_forward_pass():

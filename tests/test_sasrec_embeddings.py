@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -80,6 +82,13 @@ def test_cache_round_trip_and_a_corrupt_file_is_refitted(fresh_cache, monkeypatc
     with monkeypatch.context() as m:
         m.setattr("agents.sasrec.fit_sasrec", no_fit)
         np.testing.assert_array_equal(se.sasrec_item_embeddings(env, 8, config=TINY), first)
+        # the same ratings from files with other modification times: same content, same table
+        ds = dataclasses.replace(env.context.dataset, fingerprint="copied-again")
+        again = MovieRecEnv(dataset=ds, embedding="random", embedding_dim=4, frame_size=3)
+        np.testing.assert_array_equal(se.sasrec_item_embeddings(again, 8, config=TINY), first)
+    # other ratings are another file
+    other = chain_env([(u, m, 3.0, t) for u, m, _, t in chain_rows()])
+    assert se._cache_key(other, TINY, 0, "cpu") != se._cache_key(env, TINY, 0, "cpu")
     # another seed or another width is another file
     assert not np.array_equal(se.sasrec_item_embeddings(env, 8, seed=1, config=TINY), first)
     assert len(list((fresh_cache / "embeddings").glob("*-sasrec-*.npy"))) == 2

@@ -99,6 +99,25 @@ class Dataset:
         ):
             arr.flags.writeable = False
 
+    @cached_property
+    def content_digest(self) -> str:
+        """A digest of the interactions themselves, whatever files they were read from.
+
+        SHA-1 of the users' and items' original ids, the per-user offsets, and every
+        interaction's item, rating and time in order, with the rating scale: equal for equal
+        data even when :attr:`fingerprint` (which follows the source files' sizes and
+        modification times, so that a changed file is read again) differs, as after copying
+        or downloading the same files again. Caches of models fitted on the data (SASRec's item
+        table, minutes of fitting) are keyed by it. Computed once per dataset, on first use
+        (about half a second per 20 million ratings on a 2-core CPU).
+        """
+        digest = hashlib.sha1(usedforsecurity=False)
+        for arr in (self.user_ids, self.item_ids, self.indptr, self.items, self.ratings,
+                    self.timestamps):  # fmt: skip
+            digest.update(np.ascontiguousarray(arr).data)  # no copy
+        digest.update(repr(tuple(float(r) for r in self.rating_range)).encode())
+        return digest.hexdigest()[:16]
+
     # ----------------------------------------------------------------- sizes
     @property
     def n_users(self) -> int:
