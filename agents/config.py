@@ -223,8 +223,9 @@ class RunConfig:
                 raise ConfigError(
                     f"{name}={getattr(self, name)!r} must be a mapping of names to values."
                 )
+        env_arguments = _env_arguments() if self.train_env_kwargs else set()
         for key in self.train_env_kwargs:
-            if key not in _env_arguments():
+            if key not in env_arguments:
                 raise ConfigError(
                     f"train_env_kwargs: {key!r} is not an argument of recgym's environments; "
                     f"it takes the reward's arguments {list(TRAIN_ONLY_ENV_KWARGS)}."
