@@ -14,6 +14,12 @@ protocol of :mod:`agents.evaluate` (full ranking, consumed and shown items exclu
 * ``bc``: the behaviour-cloned actor alone (the recipe's start, no critic, no RL);
 * the baselines of :func:`agents.policies.make_baseline` (``sasrec`` included), each seeded.
 
+Each seed's runs act in their own item space (``--tables per-seed``, the default): seed ``s``
+trains and evaluates the agents, ``bc`` and ``embedding-mean`` in the table fitted with
+``embedding_seed=s``, so a row's interval over seeds holds the table's variance as well as the
+agent's. ``--tables one`` puts every run in the table of ``embedding_seed`` 0 (the tables of
+runs before 2026-12-02). The baselines in :data:`SPACE_FREE` never read the embeddings.
+
 Agents also record the critic's predicted return against the realised one on the test users
 (``value_gap`` in ``runs.json``). Runs go in parallel over local processes (``--workers``) or a
 Ray cluster (``--ray-address``, ``auto`` or ``local``); a run that crashes is reported as failed
@@ -54,7 +60,7 @@ from agents.config import BASELINES
 from agents.metrics import MetricWarning, mean_ci
 from agents.tables import LABELS, ci_cell, metric_labels, slate_size
 from benchmarks.common import machine, md_table, parse_args, stamp
-from recgym.errors import ConfigError
+from recgym.errors import ConfigError, check_choice
 
 METRICS = tuple(LABELS)  # the per-user metrics, each seed's value the mean over test users
 PAIRED_COLUMNS = ("user_id", "ndcg", "return")  # per user, in each record (paired tables)
@@ -92,6 +98,14 @@ class Args:
         metadata={"help": "item space: sasrec (agents.sasrec_embeddings) or a recgym method"},
     )
     embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
+    tables: str = field(
+        default="per-seed",
+        metadata={
+            "help": "per-seed: seed s's runs act in the item space fitted with embedding_seed "
+            "s (agents, bc, embedding-mean), so the intervals include the space's own "
+            "variance; one: every run in the space of embedding_seed 0"
+        },
+    )
     offline_pretrain: bool = field(default=False, metadata={"help": "logged pre-training"})
     offline_steps: int = field(default=20_000, metadata={"help": "offline gradient steps"})
     n_envs: int = field(default=4, metadata={"help": "parallel users per agent run"})
@@ -146,24 +160,44 @@ class Job:
         ) and record["name"].split(" (")[0] == self.name
 
 
-def env_kwargs(args: Args) -> dict[str, Any]:
-    """The environment arguments shared by every run."""
+#: Values of ``--tables``: one item space per seed, or one for every run.
+TABLES = ("per-seed", "one")
+#: Rows whose results do not depend on the item space (they never read the embeddings).
+SPACE_FREE = ("random", "popularity", "itemknn", "sasrec", "oracle")
+
+
+def embedding_seed(args: Args, seed: int) -> int:
+    """The ``embedding_seed`` of seed ``seed``'s runs: ``seed`` itself with ``--tables per-seed``.
+
+    With one item space per seed, a row's seeds differ in everything random: the agent's
+    initial weights and exploration, and the space it acts in (SASRec's table is seeded by
+    ``embedding_seed``). Its interval then holds the space's variance too, which one shared
+    table leaves out (refitting the table moved rows by about as much as they differ).
+    """
+    check_choice("tables", args.tables, TABLES)
+    return seed if args.tables == "per-seed" else 0
+
+
+def env_kwargs(args: Args, seed: int = 0) -> dict[str, Any]:
+    """The environment arguments of seed ``seed``'s runs (the item space's seed included)."""
     kw: dict[str, Any] = {
         "dataset": args.dataset,
         "split_strategy": args.split_strategy,
         "embedding": args.embedding,
         "embedding_dim": args.embedding_dim,
     }
+    if embedding_seed(args, seed):
+        kw["embedding_seed"] = embedding_seed(args, seed)
     if args.data_dir:
         kw["data_dir"] = args.data_dir
     return kw
 
 
-def resolved_env_kwargs(args: Args) -> dict[str, Any]:
+def resolved_env_kwargs(args: Args, seed: int = 0) -> dict[str, Any]:
     """:func:`env_kwargs` with ``embedding="sasrec"`` replaced by its (cached) matrix."""
     from agents.sasrec_embeddings import resolve_embedding
 
-    return resolve_embedding(env_id(args), env_kwargs(args))
+    return resolve_embedding(env_id(args), env_kwargs(args, seed))
 
 
 def env_id(args: Args) -> str:
@@ -186,7 +220,8 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
     Returns:
         One record per table row: an anchored agent with Wolpertinger gives two.
     """
-    base: dict[str, Any] = {**asdict(job), "name": job.label, "status": "ok"}
+    base: dict[str, Any] = {**asdict(job), "name": job.label, "status": "ok",
+                            "embedding_seed": embedding_seed(args, job.seed)}  # fmt: skip
     start = time.perf_counter()
     records = [dict(base)]
     try:
@@ -205,7 +240,7 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
         else:
             from recgym.envs import MovieRecEnv
 
-            env = MovieRecEnv(split="test", **resolved_env_kwargs(args))
+            env = MovieRecEnv(split="test", **resolved_env_kwargs(args, job.seed))
             t0 = time.perf_counter()
             policy = make_baseline(job.name, env, seed=job.seed)
             records[0]["train_seconds"] = time.perf_counter() - t0
@@ -238,7 +273,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
     config = RunConfig(
         algo=job.name,
         env_id=env_id(args),
-        env_kwargs=env_kwargs(args),
+        env_kwargs=env_kwargs(args, job.seed),
         timesteps=args.timesteps,
         seed=job.seed,
         device="auto",
@@ -286,7 +321,8 @@ def _behaviour_clone(job: Job, args: Args) -> Any:
     from agents.policies import AgentPolicy
     from agents.recipe import prepare_anchored
 
-    envs = {s: gym.make(env_id(args), split=s, **resolved_env_kwargs(args)).unwrapped
+    kwargs = resolved_env_kwargs(args, job.seed)
+    envs = {s: gym.make(env_id(args), split=s, **kwargs).unwrapped
             for s in ("train", "val", "test")}  # fmt: skip
     model = make_agent("td3", envs["train"], recipe="anchored", seed=job.seed, device="auto")
     settings = AnchorSettings.from_dict(json.loads(args.anchor))
@@ -453,6 +489,11 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
     """Write ``results.md`` and the plots of ``records``; return the markdown."""
     agg = aggregate(records)
     kept = sorted({r["name"] for r in records if r.get("kept")})
+    other_space = sorted({  # kept rows that acted in other item spaces than this run's
+        r["name"] for r in records
+        if r.get("kept") and r["name"] not in SPACE_FREE
+        and r.get("embedding_seed", 0) != embedding_seed(args, r["seed"])
+    })  # fmt: skip
     plots(records, agg, folder)
     gaps = gap_table(agg)
     k = slate_size(a["k"] for a in agg.values())
@@ -468,12 +509,18 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
         f"# {args.dataset}, {args.split_strategy} split\n\n"
         f"{stamp()}, {machine()}. Wall time {wall / 60:.1f} min with {args.workers} "
         f"worker(s). Agents: {args.timesteps} steps, {args.n_envs} env(s), embedding "
-        f"{args.embedding} dim {args.embedding_dim}, offline pre-training "
+        f"{args.embedding} dim {args.embedding_dim} ({_tables_text(args)}), offline pre-training "
         f"{args.offline_steps if args.offline_pretrain else 0} steps, hyperparameters "
         f"{args.hyperparameters}, anchor {args.anchor}, training-only environment arguments "
         f"{args.train_env}. Mean ± 95% CI over seeds; each seed's value is the mean over "
         f"{'all' if args.test_users is None else args.test_users} test users."
         + (f" Rows taken from the previous run (`--keep`): {', '.join(kept)}." if kept else "")
+        + (
+            f" Of those, {', '.join(other_space)} acted in other item spaces than this run "
+            "gives their seeds (the previous run's embedding_seed)."
+            if other_space
+            else ""
+        )
         + f"\n\n{table(agg)}\n\n"
         + (
             "The critics on the same test users: mean over steps of Q(s, a) for the action "
@@ -493,6 +540,12 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
     )
     (folder / "results.md").write_text(text)
     return text
+
+
+def _tables_text(args: Args) -> str:
+    if args.tables == "per-seed":
+        return "seed s's runs in the item space of embedding_seed s"
+    return "every run in the item space of embedding_seed 0"
 
 
 def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder: Path) -> None:
@@ -551,7 +604,8 @@ def main(args: Args) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         saved = json.loads((folder / "runs.json").read_text())
-        ran = Args(**{**saved["args"], "report_only": True})
+        # runs before --tables had one table for every run
+        ran = Args(**{"tables": "one", **saved["args"], "report_only": True})
         write_report(folder, ran, saved["runs"], saved.get("wall_seconds", math.nan))
         return folder
     jobs = [
@@ -567,7 +621,10 @@ def main(args: Args) -> Path:
     # the slowest first (sasrec trains for minutes), so parallel workers finish together
     jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
-    resolved_env_kwargs(args)  # fits embedding="sasrec" once, before the workers read its cache
+    for seed in sorted({embedding_seed(args, j.seed) for j in jobs}):
+        t0 = time.perf_counter()
+        resolved_env_kwargs(args, seed)  # fits each sasrec table once, before the workers run
+        print(f"item space of embedding_seed {seed}: ready in {time.perf_counter() - t0:.0f} s")
     records = kept + execute(jobs, args, folder)
     wall = time.perf_counter() - start
     runs = {"args": asdict(args), "wall_seconds": wall, "runs": records}

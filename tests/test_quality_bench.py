@@ -153,3 +153,49 @@ def test_ray_on_a_local_instance(tmp_path):
     runs = json.loads((folder / "runs.json").read_text())["runs"]
     assert {r["name"] for r in runs} == {"td3 (sb3)", "popularity"}
     assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]
+
+
+def test_each_seed_acts_in_its_own_item_space_unless_one_is_asked(tmp_path):
+    def sweep(tables, tag):
+        folder = quality.main(tiny_args(tmp_path, tag=tag, tables=tables, embedding="random",
+                                        baselines=["embedding-mean", "popularity"]))  # fmt: skip
+        runs = json.loads((folder / "runs.json").read_text())["runs"]
+        assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]
+        return folder, {(r["name"], r["seed"]): r for r in runs}
+
+    folder, per_seed = sweep("per-seed", "per-seed")
+    _, one = sweep("one", "one")
+    for seed in (0, 1):
+        assert per_seed["td3 (sb3)", seed]["embedding_seed"] == seed
+        assert one["td3 (sb3)", seed]["embedding_seed"] == 0
+        kwargs = per_seed["td3 (sb3)", seed]["config"]["env_kwargs"]
+        assert kwargs.get("embedding_seed", 0) == seed  # the run itself was made in that space
+        assert "embedding_seed" not in one["td3 (sb3)", seed]["config"]["env_kwargs"]
+
+    def users(runs, name, seed):
+        return runs[name, seed]["per_user"]["ndcg"]
+
+    # the space-reading baseline differs across seeds only when the seeds' spaces do
+    assert users(one, "embedding-mean", 0) == users(one, "embedding-mean", 1)
+    assert users(per_seed, "embedding-mean", 0) != users(per_seed, "embedding-mean", 1)
+    assert users(per_seed, "popularity", 0) == users(one, "popularity", 1)  # reads no space
+    assert (
+        "seed s's runs in the item space of embedding_seed s" in (folder / "results.md").read_text()
+    )
+    # rows kept from the one-space run are flagged in a per-seed table; space-free ones are not
+    mixed = quality.main(tiny_args(tmp_path, tag="one", embedding="random", timesteps=150,
+                                   baselines=["embedding-mean", "popularity"],
+                                   keep=["td3 (sb3)", "popularity"]))  # fmt: skip
+    text = (mixed / "results.md").read_text()
+    assert "Of those, td3 (sb3) acted in other item spaces" in text
+    with pytest.raises(quality.ConfigError, match="tables"):
+        quality.main(tiny_args(tmp_path, tables="each"))
+
+
+def test_report_only_reads_runs_from_before_per_seed_spaces_as_one_space(tmp_path):
+    folder = quality.main(tiny_args(tmp_path, algos=[], seeds=1, tables="one"))
+    saved = json.loads((folder / "runs.json").read_text())
+    del saved["args"]["tables"]  # as runs.json files written before the option were
+    (folder / "runs.json").write_text(json.dumps(saved))
+    quality.main(tiny_args(tmp_path, report_only=True))
+    assert "every run in the item space of embedding_seed 0" in (folder / "results.md").read_text()
