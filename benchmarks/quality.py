@@ -166,28 +166,29 @@ TABLES = ("per-seed", "one")
 SPACE_FREE = ("random", "popularity", "itemknn", "sasrec", "oracle")
 
 
-def embedding_seed(args: Args, seed: int) -> int:
-    """The ``embedding_seed`` of seed ``seed``'s runs: ``seed`` itself with ``--tables per-seed``.
+def embedding_seed(args: Args, name: str, seed: int) -> int:
+    """The ``embedding_seed`` of row ``name``'s seed ``seed``: ``seed`` with ``--tables per-seed``.
 
     With one item space per seed, a row's seeds differ in everything random: the agent's
     initial weights and exploration, and the space it acts in (SASRec's table is seeded by
     ``embedding_seed``). Its interval then holds the space's variance too, which one shared
-    table leaves out (refitting the table moved rows by about as much as they differ).
+    table leaves out (refitting the table moved rows by about as much as they differ). The
+    rows of :data:`SPACE_FREE` read no space and always take table 0 (no table to fit).
     """
     check_choice("tables", args.tables, TABLES)
-    return seed if args.tables == "per-seed" else 0
+    return seed if args.tables == "per-seed" and name not in SPACE_FREE else 0
 
 
 def env_kwargs(args: Args, seed: int = 0) -> dict[str, Any]:
-    """The environment arguments of seed ``seed``'s runs (the item space's seed included)."""
+    """The environment arguments of runs in the item space of ``embedding_seed=seed``."""
     kw: dict[str, Any] = {
         "dataset": args.dataset,
         "split_strategy": args.split_strategy,
         "embedding": args.embedding,
         "embedding_dim": args.embedding_dim,
     }
-    if embedding_seed(args, seed):
-        kw["embedding_seed"] = embedding_seed(args, seed)
+    if seed:
+        kw["embedding_seed"] = seed
     if args.data_dir:
         kw["data_dir"] = args.data_dir
     return kw
@@ -220,8 +221,9 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
     Returns:
         One record per table row: an anchored agent with Wolpertinger gives two.
     """
+    space = embedding_seed(args, job.name, job.seed)
     base: dict[str, Any] = {**asdict(job), "name": job.label, "status": "ok",
-                            "embedding_seed": embedding_seed(args, job.seed)}  # fmt: skip
+                            "embedding_seed": space}  # fmt: skip
     start = time.perf_counter()
     records = [dict(base)]
     try:
@@ -240,7 +242,7 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
         else:
             from recgym.envs import MovieRecEnv
 
-            env = MovieRecEnv(split="test", **resolved_env_kwargs(args, job.seed))
+            env = MovieRecEnv(split="test", **resolved_env_kwargs(args, space))
             t0 = time.perf_counter()
             policy = make_baseline(job.name, env, seed=job.seed)
             records[0]["train_seconds"] = time.perf_counter() - t0
@@ -273,7 +275,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
     config = RunConfig(
         algo=job.name,
         env_id=env_id(args),
-        env_kwargs=env_kwargs(args, job.seed),
+        env_kwargs=env_kwargs(args, embedding_seed(args, job.name, job.seed)),
         timesteps=args.timesteps,
         seed=job.seed,
         device="auto",
@@ -321,7 +323,7 @@ def _behaviour_clone(job: Job, args: Args) -> Any:
     from agents.policies import AgentPolicy
     from agents.recipe import prepare_anchored
 
-    kwargs = resolved_env_kwargs(args, job.seed)
+    kwargs = resolved_env_kwargs(args, embedding_seed(args, job.name, job.seed))
     envs = {s: gym.make(env_id(args), split=s, **kwargs).unwrapped
             for s in ("train", "val", "test")}  # fmt: skip
     model = make_agent("td3", envs["train"], recipe="anchored", seed=job.seed, device="auto")
@@ -492,7 +494,7 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
     other_space = sorted({  # kept rows that acted in other item spaces than this run's
         r["name"] for r in records
         if r.get("kept") and r["name"] not in SPACE_FREE
-        and r.get("embedding_seed", 0) != embedding_seed(args, r["seed"])
+        and r.get("embedding_seed", 0) != embedding_seed(args, r["name"], r["seed"])
     })  # fmt: skip
     plots(records, agg, folder)
     gaps = gap_table(agg)
@@ -600,6 +602,7 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
 
 def main(args: Args) -> Path:
     """Run the sweep, write runs.json, results.md and the plots; return the folder."""
+    check_choice("tables", args.tables, TABLES)
     folder = Path(args.out) / args.dataset / (args.tag or args.split_strategy)
     folder.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -621,7 +624,7 @@ def main(args: Args) -> Path:
     # the slowest first (sasrec trains for minutes), so parallel workers finish together
     jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
-    for seed in sorted({embedding_seed(args, j.seed) for j in jobs}):
+    for seed in sorted({embedding_seed(args, j.name, j.seed) for j in jobs}):
         t0 = time.perf_counter()
         resolved_env_kwargs(args, seed)  # fits each sasrec table once, before the workers run
         print(f"item space of embedding_seed {seed}: ready in {time.perf_counter() - t0:.0f} s")

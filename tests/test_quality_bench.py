@@ -179,6 +179,7 @@ def test_each_seed_acts_in_its_own_item_space_unless_one_is_asked(tmp_path):
     assert users(one, "embedding-mean", 0) == users(one, "embedding-mean", 1)
     assert users(per_seed, "embedding-mean", 0) != users(per_seed, "embedding-mean", 1)
     assert users(per_seed, "popularity", 0) == users(one, "popularity", 1)  # reads no space
+    assert per_seed["popularity", 1]["embedding_seed"] == 0  # so no table is fitted for it
     assert (
         "seed s's runs in the item space of embedding_seed s" in (folder / "results.md").read_text()
     )
