@@ -211,6 +211,13 @@ ENV_OPTIONS: dict[str, dict[str, Any]] = {
         "metavar": "N",
         "help": "embedding dimension (default: the run's, or 32)",
     },
+    "--embedding-seed": {
+        "type": int,
+        "metavar": "N",
+        "help": "seed of the item space's fit (SASRec's table and the other fitted spaces; "
+        "benchmarks.quality gives seed s the table of embedding seed s) (default: the run's, "
+        "or 0)",
+    },
 }
 
 

@@ -191,6 +191,10 @@ def test_the_item_space_defaults_to_sasrec_and_is_one_option_away(tmp_path):
     assert "embedding" not in config.env_kwargs
     assert RunConfig().env_kwargs == {"embedding": "sasrec"}
     assert RunConfig().env_kwargs is not RunConfig().env_kwargs  # no shared mutable default
+    # a benchmark seed's table: recgym train --seed 1 --embedding-seed 1
+    config, given = train_config(parse("train", "--seed", "1", "--embedding-seed", "1"))
+    assert config.env_kwargs == {"embedding": "sasrec", "embedding_seed": 1}
+    assert set(given) == {"--seed", "--embedding-seed"}
 
 
 @pytest.mark.parametrize(
