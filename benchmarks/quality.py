@@ -174,31 +174,31 @@ def embedding_seed(args: Args, name: str, seed: int) -> int:
     ``embedding_seed``). Its interval then holds the space's variance too, which one shared
     table leaves out (refitting the table moved rows by about as much as they differ). The
     rows of :data:`SPACE_FREE` read no space and always take table 0 (no table to fit).
+    ``args.tables`` was checked by :func:`main`.
     """
-    check_choice("tables", args.tables, TABLES)
     return seed if args.tables == "per-seed" and name not in SPACE_FREE else 0
 
 
-def env_kwargs(args: Args, seed: int = 0) -> dict[str, Any]:
-    """The environment arguments of runs in the item space of ``embedding_seed=seed``."""
+def env_kwargs(args: Args, space_seed: int = 0) -> dict[str, Any]:
+    """The environment arguments of runs in the item space of ``embedding_seed=space_seed``."""
     kw: dict[str, Any] = {
         "dataset": args.dataset,
         "split_strategy": args.split_strategy,
         "embedding": args.embedding,
         "embedding_dim": args.embedding_dim,
     }
-    if seed:
-        kw["embedding_seed"] = seed
+    if space_seed:
+        kw["embedding_seed"] = space_seed
     if args.data_dir:
         kw["data_dir"] = args.data_dir
     return kw
 
 
-def resolved_env_kwargs(args: Args, seed: int = 0) -> dict[str, Any]:
+def resolved_env_kwargs(args: Args, space_seed: int = 0) -> dict[str, Any]:
     """:func:`env_kwargs` with ``embedding="sasrec"`` replaced by its (cached) matrix."""
     from agents.sasrec_embeddings import resolve_embedding
 
-    return resolve_embedding(env_id(args), env_kwargs(args, seed))
+    return resolve_embedding(env_id(args), env_kwargs(args, space_seed))
 
 
 def env_id(args: Args) -> str:
@@ -624,10 +624,10 @@ def main(args: Args) -> Path:
     # the slowest first (sasrec trains for minutes), so parallel workers finish together
     jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
-    for seed in sorted({embedding_seed(args, j.name, j.seed) for j in jobs}):
+    for space in sorted({embedding_seed(args, j.name, j.seed) for j in jobs}):
         t0 = time.perf_counter()
-        resolved_env_kwargs(args, seed)  # fits each sasrec table once, before the workers run
-        print(f"item space of embedding_seed {seed}: ready in {time.perf_counter() - t0:.0f} s")
+        resolved_env_kwargs(args, space)  # fits each sasrec table once, before the workers run
+        print(f"item space of embedding_seed {space}: ready in {time.perf_counter() - t0:.0f} s")
     records = kept + execute(jobs, args, folder)
     wall = time.perf_counter() - start
     runs = {"args": asdict(args), "wall_seconds": wall, "runs": records}
