@@ -214,9 +214,13 @@ class BCAnchor(nn.Module):
             actions=torch.as_tensor(t.actions[index], device=self.device),
         )
 
+    def sample_index(self, batch_size: int) -> np.ndarray:
+        """A uniform draw of ``batch_size`` transition indices (with replacement)."""
+        return self.rng.integers(len(self), size=batch_size)
+
     def sample(self, batch_size: int) -> LoggedBatch:
-        """A uniform minibatch (with replacement across calls)."""
-        return self.batch(self.rng.integers(len(self), size=batch_size))
+        """A uniform minibatch (with replacement across calls): ``batch(sample_index(...))``."""
+        return self.batch(self.sample_index(batch_size))
 
     def logits(
         self, actions: torch.Tensor, consumed: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -233,19 +237,50 @@ class BCAnchor(nn.Module):
             return scores.index_put(consumed, torch.tensor(float("-inf"), device=scores.device))
         return scores.masked_fill(consumed, float("-inf"))
 
-    def loss(
-        self, actions: torch.Tensor, batch: LoggedBatch, weights: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Cross-entropy plus the norm term, averaged over the batch (``weights``: per row)."""
+    def log_probs(self, actions: torch.Tensor, batch: LoggedBatch) -> torch.Tensor:
+        """``(B, n_items)`` log-softmax of :meth:`logits`: the actor's policy over the items."""
         consumed = (batch.consumed_rows, batch.consumed_items)
-        logp = torch.log_softmax(self.logits(actions, consumed), dim=1)
-        # targets are never consumed items, so their log-probabilities are finite
-        picked = logp[batch.target_rows, batch.target_items] * batch.target_weights
-        ce = -torch.zeros(len(logp), device=logp.device).index_add(0, batch.target_rows, picked)
-        ce = ce.mean() if weights is None else (weights * ce).mean()
+        return torch.log_softmax(self.logits(actions, consumed), dim=1)
+
+    def loss(
+        self,
+        actions: torch.Tensor,
+        batch: LoggedBatch,
+        weights: torch.Tensor | None = None,
+        log_probs: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Cross-entropy plus the norm term, averaged over the batch (``weights``: per row).
+
+        ``log_probs``: :meth:`log_probs` of ``actions``, when the caller has it already.
+        """
+        logp = self.log_probs(actions, batch) if log_probs is None else log_probs
+        ce = target_cross_entropy(
+            logp, batch.target_rows, batch.target_items, batch.target_weights, weights
+        )
         if self.norm_weight:
             ce = ce + self.norm_weight * ((actions.norm(dim=1) - 1.0) ** 2).mean()
         return ce
+
+
+def target_cross_entropy(
+    log_probs: torch.Tensor,
+    rows: torch.Tensor,
+    items: torch.Tensor,
+    target_weights: torch.Tensor,
+    row_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``mean_b w_b (-sum_t target_weights_t log_probs[b, items_t])``, ``t`` over row ``b``'s.
+
+    Args:
+        log_probs: ``(B, n_items)``.
+        rows: ``(T,)`` the row of each target.
+        items: ``(T,)`` its item (never a masked one: its log-probability must be finite).
+        target_weights: ``(T,)``.
+        row_weights: ``(B,)`` ``w_b`` (``None``: all 1).
+    """
+    picked = log_probs[rows, items] * target_weights
+    ce = -torch.zeros(len(log_probs), device=log_probs.device).index_add(0, rows, picked)
+    return ce.mean() if row_weights is None else (row_weights * ce).mean()
 
 
 def _flat_ranges(starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,13 +18,19 @@ The SB3 algorithms, with one change to the actor update, in one of two forms
   divided by the batch mean), ``A = Q(s, a_logged) - Q(s, pi(s))``: the actor imitates the
   logged choices the critic rates above its own, more.
 
+With ``hit_weight > 0`` and a hit term attached (:meth:`AnchoredMixin.set_hits`), both forms
+add ``hit_weight * L_hits``, the reward-weighted cross-entropy of :mod:`agents.hits`: the
+actor's softmax policy raises the slate items that earned the reward in the environment's
+transitions (any hit of the user's future, not only the next item).
+
 Without an anchor the update is SB3's own. The critic update is SB3's, unchanged;
 :meth:`AnchoredTD3.critic_step` (and SAC's) is also what :func:`agents.anchor.warm_up_critic`
 runs on logged transitions before online learning.
 
 The models save and load as ordinary SB3 zips (``model.save``, ``AnchoredTD3.load``). The
-anchor, which holds the logged transitions, is not saved: attach one with
-:meth:`AnchoredMixin.set_anchor` to continue training a loaded model with its anchor.
+anchor and the hit term, which hold transitions, are not saved: attach them with
+:meth:`AnchoredMixin.set_anchor` and :meth:`AnchoredMixin.set_hits` to continue training a
+loaded model (:func:`agents.recipe.attach_anchor` does both).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from stable_baselines3.common.utils import polyak_update
 from torch.nn import functional as F
 
 from agents.anchor import BCAnchor, policy_action
+from agents.hits import HitImitation
 from agents.wolpertinger import critic_values
 from recgym.errors import ConfigError, check_choice
 
@@ -62,6 +69,8 @@ class AnchoredMixin:
         actor_learning_rate: The actor's step size (``None``: the model's ``learning_rate``,
             which the critic keeps): fine-tuning a cloned actor wants smaller steps than a
             critic learning from scratch.
+        hits: The reward-weighted cross-entropy of :mod:`agents.hits`, or ``None``.
+        hit_weight: Its weight in the actor loss (>= 0; 0: not used).
         recipe: ``"anchored"``, saved with the model so that loading checks it.
         algorithm: ``"ddpg"``, ``"td3"`` or ``"sac"``, saved too (:func:`load_agent`).
         anchor_log_scale: The anchor's log-temperature when it was attached (saved, so that
@@ -72,6 +81,8 @@ class AnchoredMixin:
     critic_weight: float
     actor_loss: str = "td3bc"
     awr_temperature: float = 1.0
+    hits: HitImitation | None = None
+    hit_weight: float = 0.0
     recipe: str = RECIPE
     sb3_name: str = ""  # the SB3 class this one extends, for messages
 
@@ -83,6 +94,7 @@ class AnchoredMixin:
         actor_loss: str = "td3bc",
         awr_temperature: float = 1.0,
         actor_learning_rate: float | None = None,
+        hit_weight: float = 0.0,
         **kwargs: Any,
     ) -> None:
         """Build the SB3 algorithm, then attach the anchor.
@@ -95,6 +107,7 @@ class AnchoredMixin:
             actor_loss: ``"td3bc"`` (default) or ``"awr"``.
             awr_temperature: AWR's temperature (default 1.0).
             actor_learning_rate: The actor's step size (default: ``learning_rate``).
+            hit_weight: Weight of the hit term (default 0: none), once one is attached.
             **kwargs: The SB3 algorithm's keyword arguments.
         """
         super().__init__(*args, **kwargs)
@@ -104,6 +117,15 @@ class AnchoredMixin:
                 "behaviour-cloned actor; 1-5 are typical)."
             )
         check_choice("actor_loss", actor_loss, ACTOR_LOSSES)
+        if (
+            isinstance(hit_weight, bool)
+            or not isinstance(hit_weight, (int, float))
+            or not hit_weight >= 0
+        ):
+            raise ConfigError(
+                f"hit_weight={hit_weight!r} must be a number >= 0 (0: no hit term; it weighs "
+                "agents.hits' cross-entropy against the anchor's)."
+            )
         if not isinstance(awr_temperature, (int, float)) or not awr_temperature > 0:
             raise ConfigError(f"awr_temperature={awr_temperature!r} must be a number > 0.")
         if actor_learning_rate is not None and (
@@ -118,6 +140,8 @@ class AnchoredMixin:
         self.critic_weight = float(critic_weight)
         self.actor_loss = actor_loss
         self.awr_temperature = float(awr_temperature)
+        self.hit_weight = float(hit_weight)
+        self.hits = None
         self.recipe = RECIPE
         self.algorithm = self.sb3_name.lower()
         self.anchor = None
@@ -139,6 +163,21 @@ class AnchoredMixin:
             self.anchor_log_scale = float(anchor.log_scale.item())  # saved with the model
         self.anchor = anchor
 
+    def set_hits(self, hits: HitImitation | None) -> None:
+        """Attach (or with ``None`` detach) the hit term of the actor loss (:mod:`agents.hits`).
+
+        Raises:
+            ConfigError: If its observations do not fit the model, or no anchor is attached
+                (the hit term shares the anchor's logits).
+        """
+        if hits is not None:
+            if self.anchor is None or hits.anchor is not self.anchor:
+                raise ConfigError(
+                    "The hit term must share this model's anchor: attach the anchor first "
+                    "(set_anchor) and build HitImitation with it."
+                )
+        self.hits = hits
+
     def _update_learning_rates(self, critic_optimizers: list[torch.optim.Optimizer]) -> None:
         """SB3's schedule for the critic (and entropy) optimizers; the actor's own rate."""
         self._update_learning_rate(critic_optimizers)
@@ -149,7 +188,7 @@ class AnchoredMixin:
                 group["lr"] = self.actor_learning_rate
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "anchor", "_ce_losses"]
+        return [*super()._excluded_save_params(), "anchor", "hits", "_ce_losses", "_hit_losses"]
 
     @property
     def _uses_rl_loss(self) -> bool:
@@ -165,7 +204,8 @@ class AnchoredMixin:
         """
         if self.anchor is None:
             return rl_loss
-        batch = self.anchor.sample(self.batch_size)
+        index = self.anchor.sample_index(self.batch_size)
+        batch = self.anchor.batch(index)
         actions = policy_action(self, batch.observations)
         weights = None
         if self.actor_loss == "awr":
@@ -173,8 +213,14 @@ class AnchoredMixin:
                 self, batch.observations, actions.detach()
             )
             weights = awr_weights(advantage, self.awr_temperature)
-        ce = self.anchor.loss(actions, batch, weights)
+        with_hits = self.hits is not None and self.hit_weight > 0
+        log_probs = self.anchor.log_probs(actions, batch) if with_hits else None
+        ce = self.anchor.loss(actions, batch, weights, log_probs=log_probs)
         self._ce_losses.append(ce.item())
+        if with_hits:  # the same states and log-softmax, the slate items that paid as targets
+            hit_loss = self.hits.loss(log_probs, index)
+            self._hit_losses.append(hit_loss.item())
+            ce = ce + self.hit_weight * hit_loss
         if not self._uses_rl_loss:
             return ce
         scale = self.critic_weight / q.abs().mean().detach().clamp_min(1e-6)
@@ -238,7 +284,7 @@ class AnchoredTD3(AnchoredMixin, TD3):
         """SB3's TD3 update with the anchored actor loss."""
         self.policy.set_training_mode(True)
         self._update_learning_rates([self.critic.optimizer])
-        actor_losses, critic_losses, self._ce_losses = [], [], []
+        actor_losses, critic_losses, self._ce_losses, self._hit_losses = [], [], [], []
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
@@ -319,7 +365,8 @@ class AnchoredSAC(AnchoredMixin, SAC):
         if self.ent_coef_optimizer is not None:
             optimizers.append(self.ent_coef_optimizer)
         self._update_learning_rates(optimizers)
-        actor_losses, critic_losses, ent_coefs, self._ce_losses = [], [], [], []
+        actor_losses, critic_losses, ent_coefs = [], [], []
+        self._ce_losses, self._hit_losses = [], []
         for step in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             if self.use_sde:
@@ -362,11 +409,13 @@ def _record(model: Any, actor_losses: list[float], critic_losses: list[float]) -
         model.logger.record("train/actor_loss", float(np.mean(actor_losses)))
     if model._ce_losses:
         model.logger.record("train/anchor_ce", float(np.mean(model._ce_losses)))
+    if model._hit_losses:
+        model.logger.record("train/hit_ce", float(np.mean(model._hit_losses)))
     model.logger.record("train/critic_loss", float(np.mean(critic_losses)))
 
 
 #: The keyword arguments the anchored classes add to SB3's.
-OPTIONS = ("critic_weight", "actor_loss", "awr_temperature", "actor_learning_rate")
+OPTIONS = ("critic_weight", "actor_loss", "awr_temperature", "actor_learning_rate", "hit_weight")
 
 ANCHORED: dict[str, type[AnchoredMixin]] = {
     "ddpg": AnchoredDDPG,

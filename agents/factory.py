@@ -47,6 +47,13 @@ awr_temperature       2.5                         advantage standard deviations;
                                                   follow a noisy critic
 critic_weight         1.0                         lambda (TD3+BC only)
 actor_learning_rate   1e-4                        small steps away from the clone
+hit_weight            0 (off)                     the reward's policy-gradient term
+                                                  (:mod:`agents.hits`): at 3, on test
+                                                  users, NDCG@10 fell by 0.008-0.010 and
+                                                  the return rose by 0.001-0.030 (within
+                                                  noise) against the recipe without it
+                                                  (README, Results; validation:
+                                                  ``hit_weight-<algo>.md``)
 ====================  ==========================  ===========================================
 
 ``device="auto"`` trains on CUDA when torch sees a GPU, else on the CPU. The same defaults, as
@@ -85,6 +92,7 @@ ANCHORED_CRITIC_WEIGHT = 1.0
 ANCHORED_ACTOR_LOSS = "awr"
 ANCHORED_AWR_TEMPERATURE = 2.5
 ANCHORED_ACTOR_LR = 1e-4
+ANCHORED_HIT_WEIGHT = 0.0
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -163,6 +171,7 @@ def default_hyperparameters(
             actor_loss=ANCHORED_ACTOR_LOSS,
             awr_temperature=ANCHORED_AWR_TEMPERATURE,
             actor_learning_rate=ANCHORED_ACTOR_LR,
+            hit_weight=ANCHORED_HIT_WEIGHT,
         )
         if act_dim is not None:
             params.update(anchored_noise(algo, act_dim, ANCHORED_NOISE))

@@ -57,6 +57,11 @@ class Transitions:
             ``dataset.items[history_starts[j]:steps[j]]`` is what the user consumed before.
         next_ends: ``(T,)`` int64, the flat index past the last interaction of the same second
             as ``t``: ``dataset.items[steps[j]:next_ends[j]]`` are the user's next items.
+        slates: ``(T, slate_size)`` int64, the slate the action was decoded to.
+        contributions: ``(T, slate_size)`` float32, what each slate position added to the
+            reward before the position weights (a hit's scaled rating, ``unrated_reward``
+            elsewhere: :class:`recgym.envs.core.StepBatch`); :mod:`agents.hits` learns from
+            them.
     """
 
     observations: np.ndarray
@@ -69,6 +74,8 @@ class Transitions:
     steps: np.ndarray
     history_starts: np.ndarray
     next_ends: np.ndarray
+    slates: np.ndarray
+    contributions: np.ndarray
 
     def __len__(self) -> int:
         """Number of transitions."""
@@ -129,6 +136,8 @@ def logged_transitions(
         steps=t.astype(np.int64),
         history_starts=ds.indptr[ep.users[episode]].astype(np.int64),
         next_ends=ctx.group_end[t].astype(np.int64),
+        slates=np.empty((n, env.slate_size), dtype=np.int64),
+        contributions=np.empty((n, env.slate_size), dtype=np.float32),
     )
     core = env.make_core(min(BATCH, max(n, 1)))  # the env's own replay, obs layout and all
     bar = tqdm(
@@ -146,6 +155,8 @@ def logged_transitions(
         slates, _ = ctx.ranker.topk(actions[lo:hi], env.slate_size, core.blocked[rows], penalty)
         batch = core.step(rows, slates)
         out.rewards[lo:hi] = batch.rewards
+        out.slates[lo:hi] = slates
+        out.contributions[lo:hi] = batch.contributions
         out.next_observations[lo:hi] = core.observe(rows)
         out.dones[lo:hi] = batch.terminated
         out.timeouts[lo:hi] = batch.truncated

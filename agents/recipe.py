@@ -13,7 +13,9 @@
    the action instead (``AnchorSettings(warmup_actions="logged")``, the only way before) the
    warm-up diverged in SASRec's item space (critic loss 0.04 to 7e6 in 2,000 steps,
    ml-latest-small, DDPG); with the actor's actions it stayed at 0.02-0.06.
-4. The anchor is attached to the model (:meth:`agents.anchored.AnchoredMixin.set_anchor`), and
+4. The anchor is attached to the model (:meth:`agents.anchored.AnchoredMixin.set_anchor`), and,
+   when the model's ``hit_weight`` is above 0, the hit term (:class:`agents.hits.HitImitation`)
+   on the same noisy-actor transitions (stepped for it when the warm-up did not); then
    ``model.learn`` fine-tunes online with the anchored actor loss.
 
 :func:`prepare_anchored` runs steps 1-4 on a model from ``make_agent(..., recipe="anchored")``;
@@ -37,6 +39,7 @@ from agents.allocator import keep_freed_memory
 from agents.anchor import BCAnchor, PretrainResult, pretrain_actor, warm_up_critic
 from agents.config import AnchorSettings
 from agents.factory import ANCHORED_NOISE
+from agents.hits import HitImitation
 from agents.offline import Transitions, fill_replay_buffer, logged_transitions
 from agents.threads import single_blas_thread
 from recgym.envs import MovieRecEnv
@@ -133,7 +136,15 @@ def prepare_anchored(
             model, anchor, settings.warmup_steps, progress=progress, transitions=critic_data
         )
         seconds["warmup"] = time.perf_counter() - start
-    model.set_anchor(anchor)
+        model.set_anchor(anchor)
+        if getattr(model, "hit_weight", 0) > 0:
+            start = time.perf_counter()
+            if critic_data is None:
+                critic_data = logged_transitions(
+                    train_env, progress=progress, act=noisy_actor(model, seed)
+                )
+            model.set_hits(_new_hits(anchor, critic_data, train_env))
+            seconds["hits"] = time.perf_counter() - start
     if settings.keep_logged:
         fill_replay_buffer(model, transitions)
     return report
@@ -163,7 +174,9 @@ def attach_anchor(
     """Give a loaded anchored model its anchor back (the anchor is not saved with it).
 
     The logged transitions are stepped again and the anchor's temperature is the one the
-    model was cloned with (``model.anchor_log_scale``).
+    model was cloned with (``model.anchor_log_scale``). A model with ``hit_weight > 0`` gets
+    its hit term back too, on exploring transitions stepped with its current actor (a fresh
+    run steps them with the cloned one), so a resumed run learns from slates like its own.
     """
     settings = (settings or AnchorSettings()).validate()
     keep_freed_memory()
@@ -174,7 +187,17 @@ def attach_anchor(
         with torch.no_grad():
             anchor.log_scale.fill_(model.anchor_log_scale)
     model.set_anchor(anchor)
+    if getattr(model, "hit_weight", 0) > 0:
+        with single_blas_thread():
+            explored = logged_transitions(train_env, progress=False, act=noisy_actor(model, seed))
+        model.set_hits(_new_hits(anchor, explored, train_env))
     return anchor
+
+
+def _new_hits(anchor: BCAnchor, transitions: Transitions, train_env: MovieRecEnv) -> HitImitation:
+    """The hit term on ``transitions``, with the environment's position weights."""
+    weights = getattr(train_env, "unwrapped", train_env).make_core(1).weights
+    return HitImitation(anchor, transitions, weights)
 
 
 def _new_anchor(

@@ -32,15 +32,13 @@ from recgym.files import atomic_write
 
 
 @dataclass
-class Args:
-    """Sweep the anchor's rating weight; score each run on the validation users."""
+class SweepArgs:
+    """What a sweep of one recipe setting needs besides the setting's values."""
 
     dataset: str = field(default="ml-latest-small", metadata={"help": "dataset name"})
     split_strategy: str = field(default="user", metadata={"help": "user or temporal"})
     algo: str = field(default="ddpg", metadata={"help": "ddpg, td3 or sac"})
-    betas: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0],
-                               metadata={"help": "rating weights to train"})  # fmt: skip
-    seeds: int = field(default=2, metadata={"help": "seeds per beta (0..seeds-1)"})
+    seeds: int = field(default=2, metadata={"help": "seeds per value (0..seeds-1)"})
     timesteps: int = field(default=5_000, metadata={"help": "online steps per run"})
     embedding: str = field(default="sasrec", metadata={"help": "item space (the agents' default)"})
     embedding_dim: int = field(default=32, metadata={"help": "embedding dimension"})
@@ -55,8 +53,25 @@ class Args:
     out: str = field(default="benchmarks/results", metadata={"help": "output folder"})
 
 
-def run_config(args: Args, beta: float, seed: int) -> Any:
-    """The run of one ``(beta, seed)``: the main job's recipe, scored on every val user."""
+@dataclass
+class Args(SweepArgs):
+    """Sweep the anchor's rating weight; score each run on the validation users."""
+
+    betas: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0],
+                               metadata={"help": "rating weights to train"})  # fmt: skip
+
+
+def run_config(
+    args: SweepArgs,
+    seed: int,
+    anchor: dict[str, Any] | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+) -> Any:
+    """A sweep's run: the main job's recipe, scored on every val user.
+
+    ``anchor`` and ``hyperparameters`` are laid over ``args.anchor`` and
+    ``args.hyperparameters`` (the swept setting).
+    """
     from agents.config import RunConfig
 
     env_kwargs: dict[str, Any] = {"embedding": args.embedding, "dataset": args.dataset}
@@ -75,8 +90,8 @@ def run_config(args: Args, beta: float, seed: int) -> Any:
         checkpoint_every=0,
         eval_every=args.timesteps,  # one validation point, at the end
         eval_users=1_000_000,  # every validation user
-        hyperparameters=json.loads(args.hyperparameters),
-        anchor={**json.loads(args.anchor), "rating_weight": beta},
+        hyperparameters={**json.loads(args.hyperparameters), **(hyperparameters or {})},
+        anchor={**json.loads(args.anchor), **(anchor or {})},
     )
 
 
@@ -96,7 +111,7 @@ def train_or_read(config: Any, run_dir: Path) -> dict[str, float]:
     }
 
 
-def baseline_rows(args: Args, config: Any) -> dict[str, dict[str, float]]:
+def baseline_rows(args: SweepArgs, config: Any) -> dict[str, dict[str, float]]:
     """The baselines' scores on the same validation users."""
     from agents import evaluate, make_baseline
 
@@ -114,52 +129,72 @@ def fmt(values: list[float], digits: int) -> str:
     return f"{statistics.mean(values):.{digits}f} ({each})"
 
 
-def main(args: Args) -> str:
-    """Train the sweep, score it and write the table."""
-    start = time.perf_counter()
+def sweep(
+    args: SweepArgs, values: list[float], config_of: Any, prefix: str
+) -> tuple[dict[str, list[dict[str, float]]], dict[str, dict[str, float]]]:
+    """Train (or read back) the run of every ``(value, seed)``; score the baselines.
+
+    Args:
+        args: The sweep's arguments.
+        values: The setting's values.
+        config_of: ``config_of(value, seed)``, the run's :class:`agents.config.RunConfig`.
+        prefix: Run folders are ``<env>__<algo>__<prefix><value>__seed<seed>``.
+
+    Returns:
+        Per value (``f"{value:g}"``), each finished seed's validation scores; and the
+        baselines' scores on the same users.
+    """
     runs = Path(args.runs)
     results: dict[str, list[dict[str, float]]] = {}
-    for beta in args.betas:
+    for value in values:
         for seed in range(args.seeds):
-            config = run_config(args, beta, seed)
-            name = f"{config.env_id}__{args.algo}__beta{beta:g}__seed{seed}"
+            config = config_of(value, seed)
+            name = f"{config.env_id}__{args.algo}__{prefix}{value:g}__seed{seed}"
             if args.finished_only and not (runs / name / "model.zip").is_file():
                 continue
             print(f"{stamp()} {name}", flush=True)
-            results.setdefault(f"{beta:g}", []).append(train_or_read(config, runs / name))
-    base = baseline_rows(args, run_config(args, 0.0, 0))
+            results.setdefault(f"{value:g}", []).append(train_or_read(config, runs / name))
+    return results, baseline_rows(args, config_of(values[0], 0))
+
+
+def write_sweep(
+    args: SweepArgs,
+    setting: str,
+    results: dict[str, list[dict[str, float]]],
+    base: dict[str, dict[str, float]],
+    *,
+    title: str,
+    what: str,
+    rerun: str,
+    seconds: float,
+    stem: str | None = None,
+) -> str:
+    """Write ``<out>/<dataset>/<stem>.md`` and ``.json`` (``stem``: ``setting``); return the md."""
     rows = [
-        [f"{args.algo}, rating_weight {beta}", len(r), fmt([x["bc_ndcg"] for x in r], 4),
+        [f"{args.algo}, {setting} {value}", len(r), fmt([x["bc_ndcg"] for x in r], 4),
          fmt([x["ndcg"] for x in r], 4), fmt([x["hr"] for x in r], 4),
          fmt([x["return"] for x in r], 3)]
-        for beta, r in results.items()
+        for value, r in results.items()
     ]  # fmt: skip
     rows += [
         [name, "-", "-", f"{s['ndcg']:.4f}", f"{s['hr']:.4f}", f"{s['return']:.3f}"]
         for name, s in base.items()
     ]
     header = ["policy", "seeds", "bc val NDCG@10", "val NDCG@10", "val HR@10", "val return"]
+    finished = " (with `--finished-only`: the runs already in `--runs`)"
     text = "\n".join(
         [
-            f"# Rating weight of the anchor: {args.dataset}, {args.split_strategy} split, "
-            "validation users",
+            f"# {title}: {args.dataset}, {args.split_strategy} split, validation users",
             "",
-            f"{stamp()}, {machine()}. Wall time {(time.perf_counter() - start) / 60:.1f} min "
-            "(finished runs are read back, not retrained). Each run is the main job's recipe "
-            f"({args.timesteps} online steps, SASRec item space) with the anchor's "
-            "`rating_weight` set; its final agent is scored on every validation user. "
-            "`bc val NDCG@10` is the behaviour-cloned actor's best epoch before fine-tuning. "
-            "Mean (then each seed's value, seeds 0, 1, ... of those finished).",
+            f"{stamp()}, {machine()}. Wall time {seconds / 60:.1f} min (finished runs are read "
+            f"back, not retrained). Each run is the main job's recipe ({args.timesteps} online "
+            f"steps, SASRec item space) with {what}; its final agent is scored on every "
+            "validation user. `bc val NDCG@10` is the behaviour-cloned actor's best epoch before "
+            "fine-tuning. Mean (then each seed's value, seeds 0, 1, ... of those finished).",
             "",
             md_table(header, rows),
             "",
-            "Rerun: `python -m benchmarks.rating_weight --betas "
-            f"{' '.join(f'{b:g}' for b in args.betas)} --seeds {args.seeds} --algo {args.algo}`"
-            + (
-                " (with `--finished-only`: the runs already in `--runs`)"
-                if args.finished_only
-                else ""
-            ),
+            f"Rerun: `{rerun}`" + (finished if args.finished_only else ""),
             "",
         ]
     )
@@ -167,13 +202,36 @@ def main(args: Args) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"args": asdict(args), "runs": results, "baselines": base}
     for name, content in (
-        ("rating_weight.md", text),
-        ("rating_weight.json", json.dumps(payload, indent=1)),
+        (f"{stem or setting}.md", text),
+        (f"{stem or setting}.json", json.dumps(payload, indent=1)),
     ):
         with atomic_write(folder / name, "w") as f:
             f.write(content)
     print(text)
     return text
+
+
+def main(args: Args) -> str:
+    """Train the sweep, score it and write the table."""
+    start = time.perf_counter()
+    results, base = sweep(
+        args,
+        args.betas,
+        lambda beta, seed: run_config(args, seed, anchor={"rating_weight": beta}),
+        "beta",
+    )
+    betas = " ".join(f"{b:g}" for b in args.betas)
+    return write_sweep(
+        args,
+        "rating_weight",
+        results,
+        base,
+        title="Rating weight of the anchor",
+        what="the anchor's `rating_weight` set",
+        rerun=f"python -m benchmarks.rating_weight --betas {betas} --seeds {args.seeds} "
+        f"--algo {args.algo}",
+        seconds=time.perf_counter() - start,
+    )
 
 
 if __name__ == "__main__":

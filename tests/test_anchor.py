@@ -430,3 +430,139 @@ def test_critic_warm_up_data_are_the_noisy_actors_own_actions(planted):
     assert not any((np.abs(logged - x).max(axis=1) < 1e-6).any() for x in acted[:20])
     with pytest.raises(ConfigError, match="warmup_actions"):
         AnchorSettings(warmup_actions="logd").validate()
+
+
+# ---------------------------------------------------------------- the hit term (agents.hits)
+def test_contributions_are_the_reward_before_position_weights():
+    """Both step paths: batched (many slots) and one slot; with a discount and a miss value."""
+    ds = planted_dataset(n_users=40)
+    kw = {"dataset": ds, "embedding": ring_embeddings(), "frame_size": 3, "slate_size": 10}
+    env = MovieRecEnv(split="train", hit_discount=0.8, unrated_reward=-0.1, **kw)
+    t = logged_transitions(env)  # the batched path
+    weights = env.make_core(1).weights
+    np.testing.assert_allclose(t.contributions @ weights, t.rewards, rtol=1e-5, atol=1e-6)
+    assert (t.contributions == np.float32(-0.1)).any() and (t.contributions > 0.5).any()
+    obs, _ = env.reset(options={"episode": 0})  # the one-slot path, from the same state
+    j = int(np.flatnonzero(t.steps == env.context.episodes.future_start[0])[0])
+    core = env.make_core(1)
+    core.reset_slot(0, 0)
+    slate = t.slates[j][None]
+    one = core.step(np.array([0]), slate)
+    np.testing.assert_allclose(one.contributions[0], t.contributions[j], rtol=1e-6)
+    assert one.rewards[0] == pytest.approx(float(one.contributions[0] @ weights))
+
+
+def hit_term(planted, transitions=None):
+    from agents.hits import HitImitation
+
+    train = planted["train"]
+    anchor = BCAnchor(train, logged_transitions(train))
+    data = logged_transitions(train) if transitions is None else transitions
+    return anchor, HitImitation(anchor, data, train.make_core(1).weights)
+
+
+def test_hit_term_is_the_reward_weighted_cross_entropy(planted):
+    anchor, hits = hit_term(planted)
+    t = anchor.transitions
+    index = np.arange(0, 64)
+    actions = torch.randn(len(index), DIM)
+    batch = anchor.batch(index)
+    logp = anchor.log_probs(actions, batch)
+    adv = np.maximum(t.contributions[index], 0) * planted["train"].make_core(1).weights
+    picked = logp.gather(1, torch.as_tensor(t.slates[index]))
+    expected = -(torch.as_tensor(adv) * picked).sum() / adv.sum()
+    torch.testing.assert_close(hits.loss(logp, index), expected.float())
+    assert 0 < len(hits) <= len(t)
+    nothing = np.flatnonzero((adv <= 0).all(axis=1))  # rows whose slate paid nothing
+    if len(nothing):
+        assert hits.loss(logp[nothing], nothing).item() == 0.0
+
+
+def test_hit_term_learns_which_slate_items_paid(planted):
+    """Planted: only the item three steps ahead in the log pays; the actor learns to point there."""
+    import dataclasses
+
+    env = planted["train"]
+    logged = logged_transitions(env)
+    ds = env.context.dataset
+    last = ds.indptr[ds.interaction_users[logged.steps] + 1] - 1
+    paid = logged.steps + 3 <= last  # a log with an item three steps ahead
+    ahead = ds.items[np.minimum(logged.steps + 3, last)]
+    slates = np.tile(ahead[:, None], (1, 10))
+    slates[:, 1:] = (slates[:, 1:] + np.arange(20, 29)) % N_ITEMS  # nine far items, unpaid
+    contributions = np.zeros(slates.shape, dtype=np.float32)
+    contributions[:, 0] = paid
+    data = dataclasses.replace(logged, slates=slates, contributions=contributions)
+    anchor, hits = hit_term(planted, data)
+    model, _ = anchored(planted)
+    optimizer = torch.optim.Adam([*model.actor.parameters(), anchor.log_scale], lr=1e-2)
+    for _ in range(400):
+        index = anchor.sample_index(128)
+        batch = anchor.batch(index)
+        loss = hits.loss(anchor.log_probs(model.actor(batch.observations), batch), index)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        batch = anchor.batch(np.flatnonzero(paid))
+        logp = anchor.log_probs(model.actor(batch.observations), batch)
+    rows = torch.arange(len(logp))
+    to_paid = logp[rows, torch.as_tensor(ahead[paid])]
+    to_next = logp[rows, torch.as_tensor(logged.items[paid])]
+    assert (to_paid > to_next).float().mean() > 0.95  # it points at what paid ...
+    top = logp.argmax(dim=1).numpy()
+    off = (top - ahead[paid]) % N_ITEMS
+    assert (np.minimum(off, N_ITEMS - off) <= 2).mean() > 0.95  # ... on the ring's scale
+    assert (top == logged.items[paid]).mean() < 0.05  # and not at the next item
+
+
+def test_recipe_attaches_the_hit_term_and_trains_with_it(planted, tmp_path):
+    from agents.factory import ANCHORED_HIT_WEIGHT
+    from agents.recipe import attach_anchor, prepare_anchored
+
+    model, _ = anchored(planted, "td3", hit_weight=2.0)
+    settings = AnchorSettings(bc_epochs=1, warmup_steps=5)
+    report = prepare_anchored(model, planted["train"], planted["val"], settings, progress=False)
+    assert model.hits is not None and model.hits.anchor is model.anchor
+    assert "hits" in report.seconds
+    model.learn(100)
+    assert model.logger.name_to_value["train/hit_ce"] > 0
+    model.save(tmp_path / "m.zip")
+    loaded = AnchoredTD3.load(tmp_path / "m.zip", device="cpu")
+    assert loaded.hit_weight == 2.0 and loaded.hits is None
+    attach_anchor(loaded, planted["train"], settings)
+    assert loaded.hits is not None and loaded.hits.anchor is loaded.anchor
+    plain, _ = anchored(planted, "td3")  # the recipe's default: no hit term is built
+    assert plain.hit_weight == ANCHORED_HIT_WEIGHT == 0
+    prepare_anchored(plain, planted["train"], planted["val"], settings, progress=False)
+    assert plain.hits is None
+
+
+def test_same_seed_same_weights_with_the_hit_term(planted):
+    from agents.recipe import prepare_anchored
+
+    def run():
+        model, _ = anchored(planted, "sac", seed=2, hit_weight=1.0)
+        settings = AnchorSettings(bc_epochs=1, warmup_steps=10)
+        prepare_anchored(model, planted["train"], None, settings, seed=2, progress=False)
+        return model.learn(60)
+
+    assert_same_weights(run)
+
+
+def test_hit_term_bad_input(planted):
+    from agents.hits import HitImitation
+
+    for bad in (-1.0, True, "1"):
+        with pytest.raises(ConfigError, match=f"hit_weight={bad!r}"):
+            anchored(planted, hit_weight=bad)
+    train = planted["train"]
+    anchor = BCAnchor(train, logged_transitions(train))
+    with pytest.raises(ConfigError, match="logged states"):
+        HitImitation(anchor, logged_transitions(train, max_transitions=50), np.ones(10) / 10)
+    with pytest.raises(ConfigError, match=r"position_weights has shape \(3,\)"):
+        HitImitation(anchor, anchor.transitions, np.ones(3))
+    _, other = hit_term(planted)  # built on another anchor
+    model, _ = anchored(planted, hit_weight=1.0)
+    with pytest.raises(ConfigError, match="share this model's anchor"):
+        model.set_hits(other)

@@ -54,3 +54,28 @@ def test_sweep_trains_each_beta_then_reads_finished_runs_back(tmp_path, monkeypa
         rating_weight.main(
             rating_weight.Args(**TINY, betas=[2.0], runs=str(runs), out=str(tmp_path / "out"))
         )
+
+
+def test_hit_weight_sweep_starts_every_weight_from_the_same_clone(tmp_path):
+    from benchmarks import hit_weight
+
+    args = hit_weight.Args(**TINY, weights=[0.0, 2.0], runs=str(tmp_path / "runs"),
+                           out=str(tmp_path / "out"))  # fmt: skip
+    text = hit_weight.main(args)
+    runs = tmp_path / "runs"
+    names = sorted(p.name for p in runs.iterdir())
+    assert names == [
+        "MovieRecSynthetic-v0__td3__hits0__seed0",
+        "MovieRecSynthetic-v0__td3__hits2__seed0",
+    ]
+    saved = [json.loads((runs / n / "config.json").read_text())["config"] for n in names]
+    assert [c["hyperparameters"]["hit_weight"] for c in saved] == [0.0, 2.0]
+    # one behaviour-cloned start; only the fine-tuning differs
+    bc = [json.loads((runs / n / "anchor.json").read_text())["bc"]["losses"] for n in names]
+    assert bc[0] == bc[1]
+    out = json.loads((tmp_path / "out" / "synthetic" / "hit_weight-td3.json").read_text())
+    assert out["runs"]["0"][0]["bc_ndcg"] == out["runs"]["2"][0]["bc_ndcg"]
+    assert out["runs"]["0"][0]["return"] != out["runs"]["2"][0]["return"]
+    for row in ("| td3, hit_weight 0 | 1 |", "| td3, hit_weight 2 | 1 |", "| popularity |"):
+        assert row in text
+    assert "python -m benchmarks.hit_weight --weights 0 2 --seeds 1 --algo td3" in text

@@ -305,6 +305,7 @@ def anchored_run(tmp_path_factory, one_thread) -> tuple[Path, list[str]]:
         algo="td3",
         anchor={"bc_epochs": 2, "warmup_steps": 50, "val_users": 5},
         wolpertinger_k=20,
+        hyperparameters={**TINY_HYPER, "hit_weight": 1.5},  # the hit term on (default: off)
     )
     with agents_log() as printed:
         train(config, out, progress=False)
@@ -325,7 +326,9 @@ def test_anchored_run_clones_warms_up_and_records_it(anchored_run):
     assert used["recipe"] == "anchored" and used["learning_starts"] == 0
     assert used["action_noise"]["sigma"] == pytest.approx(ANCHORED_NOISE / np.sqrt(8))  # its norm
     assert (used["actor_loss"], used["awr_temperature"]) == ("awr", ANCHORED_AWR_TEMPERATURE)
+    assert used["hit_weight"] == 1.5 and "hits" in report["seconds"]
     assert any(line.startswith("behaviour cloning on") for line in printed)
+    assert any(line.startswith("hit term (weight 1.5): ") for line in printed)
     model = load_model(run_dir, device="cpu")
     assert type(model).__name__ == "AnchoredTD3" and model.anchor_log_scale is not None
 

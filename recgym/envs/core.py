@@ -34,6 +34,10 @@ class StepBatch:
         truncated: ``(R,)`` the log ended.
         hits: ``(R, k)`` which slate items the user consumed.
         hit_ratings: ``(R, k)`` raw ratings of hits, 0 elsewhere (float32).
+        contributions: ``(R, k)`` what each slate position adds to the reward before the
+            position weights (``rewards == contributions @ weights``): a hit's scaled (and
+            discounted) rating, ``unrated_reward`` elsewhere; the simulator's predictions
+            with ``reward="simulator"``.
         next_items: Per row, the tuple of the user's actual next items (same second).
         consumed: Per row, the tuple of items consumed this step, log order.
         n_left: ``(R,)`` future items left after the step.
@@ -47,6 +51,7 @@ class StepBatch:
     truncated: np.ndarray
     hits: np.ndarray
     hit_ratings: np.ndarray
+    contributions: np.ndarray
     next_items: list[tuple[int, ...]]
     consumed: list[tuple[int, ...]]
     n_left: np.ndarray
@@ -255,6 +260,7 @@ class ReplayCore:
         hit_ratings = np.zeros(slates.shape, dtype=np.float32)
         rewards = np.empty(n_rows)
         rewards.fill(self.unrated_reward)
+        contributions = np.full(slates.shape, float(self.unrated_reward))
         hr, hc = np.nonzero(hits)
         if len(hr):
             hit_flat = fs[hr] + pos[hr, hc]
@@ -265,6 +271,7 @@ class ReplayCore:
             pred += (sim.item_factors[slates] * self.user_factors[rows][:, None, :]).sum(-1)
             contrib = ds.scale_ratings(np.clip(pred, *ds.rating_range)).astype(np.float64)
             rewards = (contrib * self.weights).sum(axis=1)
+            contributions = contrib
         elif len(hr):
             # Rows without a hit score exactly unrated_reward; the others by a row-wise
             # multiply-and-sum (not BLAS), so a row's reward never depends on the batch.
@@ -274,6 +281,7 @@ class ReplayCore:
                 rows[hr], hit_flat
             )
             rewards[h] = (contrib * self.weights).sum(axis=1)
+            contributions[h] = contrib
 
         consumed = self._consume(rows, fs, pos, hr, hc, any_hit)
         if not self.allow_repeats:
@@ -305,6 +313,7 @@ class ReplayCore:
             truncated=truncated,
             hits=hits,
             hit_ratings=hit_ratings,
+            contributions=contributions,
             next_items=next_items,
             consumed=consumed,
             n_left=n_left,
@@ -328,6 +337,7 @@ class ReplayCore:
         hits = np.zeros((1, k), dtype=bool)
         hit_ratings = np.zeros((1, k), dtype=np.float32)
         reward = self.unrated_reward
+        contrib = np.full((1, k), float(self.unrated_reward))
         first = fs + nxt
         stop = int(ctx.group_end[first])
         if stop == first + 1:
@@ -391,6 +401,7 @@ class ReplayCore:
             truncated=np.array([truncated]),
             hits=hits,
             hit_ratings=hit_ratings,
+            contributions=contrib,
             next_items=next_items,
             consumed=[consumed],
             n_left=np.array([n_left]),
