@@ -167,8 +167,8 @@ class AnchoredMixin:
         """Attach (or with ``None`` detach) the hit term of the actor loss (:mod:`agents.hits`).
 
         Raises:
-            ConfigError: If its observations do not fit the model, or no anchor is attached
-                (the hit term shares the anchor's logits).
+            ConfigError: If it was not built on this model's anchor (it shares the anchor's
+                logits and logged states): attach the anchor first.
         """
         if hits is not None:
             if self.anchor is None or hits.anchor is not self.anchor:

@@ -57,9 +57,9 @@ table. Without a terminal, progress is logged as plain lines to stderr.
 By default DDPG, TD3 and SAC train with the anchored recipe (DQN: plain SB3):
 the actor is first cloned from the logged next items of the train users
 (full-softmax cross-entropy), the critic is warmed up on the same logs, and
-online fine-tuning keeps the clone as an anchor (advantage-weighted loss)
-while a policy-gradient term raises the slate items that earned the reward
-(hit_weight: --set hit_weight=0 turns it off).
+online fine-tuning keeps the clone as an anchor (advantage-weighted loss).
+--set hit_weight=3 adds a policy-gradient term that raises the slate items
+that earned the reward (off by default: it lowered NDCG@10).
 --recipe sb3 trains plain Stable-Baselines3 from scratch instead.
 
 The run folder (--out) holds:
