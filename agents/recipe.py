@@ -130,19 +130,16 @@ def prepare_anchored(
         start = time.perf_counter()
         critic_data = None
         if settings.warmup_steps and settings.warmup_actions == "actor":
-            act = noisy_actor(model, seed)
-            critic_data = logged_transitions(train_env, progress=progress, act=act)
+            critic_data = explored_transitions(model, train_env, seed, progress)
         report.warmup_losses = warm_up_critic(
             model, anchor, settings.warmup_steps, progress=progress, transitions=critic_data
         )
         seconds["warmup"] = time.perf_counter() - start
         model.set_anchor(anchor)
-        if getattr(model, "hit_weight", 0) > 0:
+        if model.hit_weight > 0:
             start = time.perf_counter()
             if critic_data is None:
-                critic_data = logged_transitions(
-                    train_env, progress=progress, act=noisy_actor(model, seed)
-                )
+                critic_data = explored_transitions(model, train_env, seed, progress)
             model.set_hits(_new_hits(anchor, critic_data, train_env))
             seconds["hits"] = time.perf_counter() - start
     if settings.keep_logged:
@@ -168,6 +165,16 @@ def noisy_actor(model: Any, seed: int = 0) -> Callable[[np.ndarray], np.ndarray]
     return act
 
 
+def explored_transitions(
+    model: Any, train_env: MovieRecEnv, seed: int = 0, progress: bool | None = None
+) -> Transitions:
+    """The model's own transitions from every logged train state (:func:`noisy_actor`'s actions).
+
+    The critic warm-up's data, and the hit term's (:mod:`agents.hits`).
+    """
+    return logged_transitions(train_env, progress=progress, act=noisy_actor(model, seed))
+
+
 def attach_anchor(
     model: Any, train_env: MovieRecEnv, settings: AnchorSettings | None = None, *, seed: int = 0
 ) -> BCAnchor:
@@ -187,9 +194,9 @@ def attach_anchor(
         with torch.no_grad():
             anchor.log_scale.fill_(model.anchor_log_scale)
     model.set_anchor(anchor)
-    if getattr(model, "hit_weight", 0) > 0:
+    if model.hit_weight > 0:
         with single_blas_thread():
-            explored = logged_transitions(train_env, progress=False, act=noisy_actor(model, seed))
+            explored = explored_transitions(model, train_env, seed, progress=False)
         model.set_hits(_new_hits(anchor, explored, train_env))
     return anchor
 

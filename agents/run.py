@@ -293,7 +293,7 @@ def _anchor(model: BaseAlgorithm, config: RunConfig, run_dir: Path, progress) ->
     )
     log.info("  kept epoch %d of %d%s", bc.best_epoch + 1, bc.epochs, best)
     log.info("critic warm-up: %d steps, %.0f s", settings.warmup_steps, report.seconds["warmup"])
-    if getattr(model, "hits", None) is not None:
+    if model.hits is not None:
         log.info(
             "hit term (weight %g): %s of %s exploring slates paid",
             model.hit_weight,

@@ -260,7 +260,7 @@ class ReplayCore:
         hit_ratings = np.zeros(slates.shape, dtype=np.float32)
         rewards = np.empty(n_rows)
         rewards.fill(self.unrated_reward)
-        contributions = np.full(slates.shape, float(self.unrated_reward))
+        contributions = np.full(slates.shape, self.unrated_reward)
         hr, hc = np.nonzero(hits)
         if len(hr):
             hit_flat = fs[hr] + pos[hr, hc]
@@ -276,12 +276,10 @@ class ReplayCore:
             # Rows without a hit score exactly unrated_reward; the others by a row-wise
             # multiply-and-sum (not BLAS), so a row's reward never depends on the batch.
             h = np.flatnonzero(any_hit)
-            contrib = np.full((len(h), k), self.unrated_reward)
-            contrib[np.searchsorted(h, hr), hc] = ctx.scaled_ratings[hit_flat] * self._discounts(
+            contributions[hr, hc] = ctx.scaled_ratings[hit_flat] * self._discounts(
                 rows[hr], hit_flat
             )
-            rewards[h] = (contrib * self.weights).sum(axis=1)
-            contributions[h] = contrib
+            rewards[h] = (contributions[h] * self.weights).sum(axis=1)
 
         consumed = self._consume(rows, fs, pos, hr, hc, any_hit)
         if not self.allow_repeats:
@@ -337,7 +335,7 @@ class ReplayCore:
         hits = np.zeros((1, k), dtype=bool)
         hit_ratings = np.zeros((1, k), dtype=np.float32)
         reward = self.unrated_reward
-        contrib = np.full((1, k), float(self.unrated_reward))
+        contrib = np.full((1, k), self.unrated_reward)
         first = fs + nxt
         stop = int(ctx.group_end[first])
         if stop == first + 1:
@@ -349,7 +347,6 @@ class ReplayCore:
             hits[0, hit_ranks] = True
             hit_flat = fs + np.array([positions[j] for j in hit_ranks])
             hit_ratings[0, hit_ranks] = ds.ratings[hit_flat]
-            contrib = np.full((1, k), self.unrated_reward)
             contrib[0, hit_ranks] = scaled[hit_flat] * self._discounts(
                 np.full(len(hit_ranks), row), hit_flat
             )
