@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from agents.policies import ActionPolicy, Policy
+from agents.threads import outer_torch_threads
 from recgym.envs import MovieRecEnv
 from recgym.errors import ConfigError
 
@@ -67,8 +68,11 @@ def candidate_values(
     ``W_s features(s) + W_a a + b``. With many candidate actions per state, the state's
     features and ``W_s features(s) + b`` are computed once per state, and only ``W_a a`` and
     the later layers once per candidate: the same values (up to float rounding), at about
-    half the cost for a 256-256 critic. Heads that do not start with a linear layer, and
-    critics that are not SB3's, get the plain pass.
+    half the cost for a 256-256 critic. When every state has the same number of candidates,
+    in order (``rows`` is ``0, 0, ..., 1, 1, ...``, as the re-ranking passes them), the state
+    part is broadcast onto its candidates instead of gathered row by row (a quarter faster
+    again, the same values). Heads that do not start with a linear layer, and critics that
+    are not SB3's, get the plain pass.
 
     Args:
         model: DDPG, TD3 or SAC (plain or anchored).
@@ -83,6 +87,10 @@ def candidate_values(
     with torch.no_grad():
         features = critic.extract_features(observations, critic.features_extractor)
         width = features.shape[1]
+        per_state = len(actions) // max(len(observations), 1)
+        grouped = per_state * len(observations) == len(actions) and torch.equal(
+            rows, torch.arange(len(observations), device=rows.device).repeat_interleave(per_state)
+        )
         values = []
         for head in critic.q_networks[:heads]:
             first = head[0] if isinstance(head, torch.nn.Sequential) else None
@@ -90,7 +98,12 @@ def candidate_values(
                 values.append(head(torch.cat([features[rows], actions], dim=1)))
                 continue
             state_part = torch.nn.functional.linear(features, first.weight[:, :width], first.bias)
-            hidden = state_part[rows] + actions @ first.weight[:, width:].T
+            action_part = actions @ first.weight[:, width:].T
+            if grouped:  # (states, per_state, hidden) + (states, 1, hidden)
+                hidden = action_part.view(len(observations), per_state, -1) + state_part[:, None]
+                hidden = hidden.view(len(actions), -1)
+            else:
+                hidden = state_part[rows] + action_part
             values.append(head[1:](hidden))
         return torch.cat(values, dim=1).min(dim=1).values
 
@@ -101,7 +114,8 @@ class WolpertingerPolicy(ActionPolicy):
     The ranking Q is :func:`ranking_heads`' (TD3: the first head; SAC: the twin minimum).
 
     Evaluation replays ``batch_size`` users at once with it: one actor forward pass for all of
-    them, then one critic pass over all their candidates.
+    them, then one critic pass over all their candidates. Evaluation runs torch on one thread
+    (:mod:`agents.threads`); that pass takes back the threads from before it.
 
     Args:
         model: A trained DDPG, TD3 or SAC model (plain or anchored).
@@ -155,7 +169,8 @@ class WolpertingerPolicy(ActionPolicy):
         rows = torch.as_tensor(np.repeat(np.arange(len(active)), counts), device=device)
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[active], device=device)
         emb = torch.as_tensor(env.context.embeddings[np.concatenate(candidates)], device=device)
-        q = candidate_values(self.model, obs_t, emb, rows, ranking_heads(self.model))
+        with outer_torch_threads():  # one large pass: the threads evaluation set aside
+            q = candidate_values(self.model, obs_t, emb, rows, ranking_heads(self.model))
         q = q.cpu().numpy()
         out, start = {}, 0
         for s, items in zip(active, candidates, strict=True):

@@ -365,6 +365,39 @@ def test_candidate_values_are_the_critics_values(planted, algo):
     torch.testing.assert_close(critic_values(model, obs[rows], actions, 1), q1)
     assert not torch.allclose(q1, want)  # twin heads differ, so the choice matters
     assert ranking_heads(model) == (1 if algo == "td3" else None)
+    # three candidates per state, in order: the state part is broadcast, not gathered
+    grouped = torch.arange(4).repeat_interleave(3)
+    more = torch.as_tensor(rng.uniform(-1, 1, size=(12, DIM)), dtype=torch.float32)
+    want = critic_values(model, obs[grouped], more)
+    torch.testing.assert_close(candidate_values(model, obs, more, grouped), want)
+    # the same pairs, states in another order (gathered): the same values per pair
+    order = torch.as_tensor([3, 0, 2, 1]).repeat_interleave(3) * 3 + torch.arange(3).repeat(4)
+    got = candidate_values(model, obs, more[order], grouped[order])
+    torch.testing.assert_close(got, want[order])
+
+
+def test_outer_torch_threads_gives_back_the_count_from_before_evaluation():
+    from agents.threads import evaluation_threads, outer_torch_threads, single_torch_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with outer_torch_threads():  # outside any single-thread block: nothing changes
+            assert torch.get_num_threads() == 2
+        with evaluation_threads():
+            assert torch.get_num_threads() == 1
+            with single_torch_thread():  # nested: the outermost block's count is kept
+                with outer_torch_threads():
+                    assert torch.get_num_threads() == 2
+                assert torch.get_num_threads() == 1
+            with outer_torch_threads():
+                assert torch.get_num_threads() == 2
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with outer_torch_threads():  # the block is over: nothing to give back
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_wolpertinger_batched_evaluation_matches_one_user_at_a_time(planted):
