@@ -394,13 +394,13 @@ def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: in
     with atomic_write(run_dir / "train.json", "w") as fh:
         json.dump(record, fh)
     log.info(
-        "trained %d steps with %d gradient updates (%d in this session) in %.0f s -> %s",
+        "trained %d steps with %d gradient updates (%d in this session) in %.0f s",
         model.num_timesteps,
         _n_updates(model),
         updates,
         seconds,
-        run_dir / "model.zip",
     )
+    log.info("model: %s", run_dir / "model.zip")
 
 
 # --------------------------------------------------------------------------- load, eval

@@ -106,7 +106,7 @@ def sasrec_item_embeddings(
     if emb is not None:
         return emb
     log.info(
-        "item space: fitting SASRec's %d-d item table on the train users of %s (once; cached)",
+        "item space: fitting a %d-d SASRec table on %s (train users; cached)",
         dim,
         ctx.dataset.name,
     )
