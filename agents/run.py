@@ -382,9 +382,9 @@ def _n_updates(model: BaseAlgorithm) -> int:
 
 
 def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: int) -> None:
-    tmp = run_dir / ".model.tmp.zip"
+    tmp, path = run_dir / ".model.tmp.zip", run_dir / "model.zip"
     model.save(tmp)
-    os.replace(tmp, run_dir / "model.zip")
+    os.replace(tmp, path)
     record = {
         "timesteps": int(model.num_timesteps),
         "gradient_updates": _n_updates(model),
@@ -395,12 +395,12 @@ def _save_final(model: BaseAlgorithm, run_dir: Path, seconds: float, updates: in
         json.dump(record, fh)
     log.info(
         "trained %d steps with %d gradient updates (%d in this session) in %.0f s",
-        model.num_timesteps,
-        _n_updates(model),
+        record["timesteps"],
+        record["gradient_updates"],
         updates,
         seconds,
     )
-    log.info("model: %s", run_dir / "model.zip")
+    log.info("model: %s", path)
 
 
 # --------------------------------------------------------------------------- load, eval
