@@ -20,6 +20,13 @@ trains and evaluates the agents, ``bc`` and ``embedding-mean`` in the table fitt
 agent's. ``--tables one`` puts every run in the table of ``embedding_seed`` 0 (the tables of
 runs before 2026-12-02). The baselines in :data:`SPACE_FREE` never read the embeddings.
 
+With ``--splits per-seed`` (user split only) seed ``s``'s runs, baselines included, also
+draw their users with ``split_seed=s``: each seed is a new draw of the 80/10/10 user split,
+with its own train users (and SASRec table) and its own test users. The paired tables then
+pair each (split, user) unit: five splits of ml-latest-small give about 300 test units
+instead of 61, for the questions 61 users cannot settle. The default, ``one``, keeps
+``split_seed=0`` for every run (the README's tables).
+
 Agents also record the critic's predicted return against the realised one on the test users
 (``value_gap`` in ``runs.json``). Runs go in parallel over local processes (``--workers``) or a
 Ray cluster (``--ray-address``, ``auto`` or ``local``); a run that crashes is reported as failed
@@ -106,6 +113,14 @@ class Args:
             "variance; one: every run in the space of embedding_seed 0"
         },
     )
+    splits: str = field(
+        default="one",
+        metadata={
+            "help": "one: every run on the user split of split_seed 0; per-seed: seed s's "
+            "runs (baselines too) on the user split of split_seed s, each seed a new draw "
+            "of train/val/test users (paired tables pair (split, user) units)"
+        },
+    )
     offline_pretrain: bool = field(default=False, metadata={"help": "logged pre-training"})
     offline_steps: int = field(default=20_000, metadata={"help": "offline gradient steps"})
     n_envs: int = field(default=4, metadata={"help": "parallel users per agent run"})
@@ -162,6 +177,8 @@ class Job:
 
 #: Values of ``--tables``: one item space per seed, or one for every run.
 TABLES = ("per-seed", "one")
+#: Values of ``--splits``: one user split for every run, or one per seed.
+SPLITS = ("one", "per-seed")
 #: Rows whose results do not depend on the item space (they never read the embeddings).
 SPACE_FREE = ("random", "popularity", "itemknn", "sasrec", "oracle")
 
@@ -173,14 +190,27 @@ def embedding_seed(args: Args, name: str, seed: int) -> int:
     initial weights and exploration, and the space it acts in (SASRec's table is seeded by
     ``embedding_seed``). Its interval then holds the space's variance too, which one shared
     table leaves out (refitting the table moved rows by about as much as they differ). The
-    rows of :data:`SPACE_FREE` read no space and always take table 0 (no table to fit).
-    ``args.tables`` was checked by :func:`main`.
+    rows of :data:`SPACE_FREE` read no space and take table 0 (no table to fit), except with
+    ``--splits per-seed``, where every split has tables of its own and they take the seed's
+    (the one its agents fit). ``args.tables`` was checked by :func:`main`.
     """
-    return seed if args.tables == "per-seed" and name not in SPACE_FREE else 0
+    space_free = name in SPACE_FREE and args.splits != "per-seed"
+    return seed if args.tables == "per-seed" and not space_free else 0
 
 
-def env_kwargs(args: Args, space_seed: int = 0) -> dict[str, Any]:
-    """The environment arguments of runs in the item space of ``embedding_seed=space_seed``."""
+def split_seed(args: Args, seed: int) -> int:
+    """The ``split_seed`` of seed ``seed``'s runs: ``seed`` with ``--splits per-seed``, else 0."""
+    return seed if args.splits == "per-seed" else 0
+
+
+def env_kwargs(args: Args, space_seed: int = 0, split: int = 0) -> dict[str, Any]:
+    """The environment arguments of runs in the item space of ``embedding_seed=space_seed``.
+
+    Args:
+        args: The sweep's arguments.
+        space_seed: The item table's ``embedding_seed``.
+        split: The user split's ``split_seed`` (:func:`split_seed`).
+    """
     kw: dict[str, Any] = {
         "dataset": args.dataset,
         "split_strategy": args.split_strategy,
@@ -189,16 +219,24 @@ def env_kwargs(args: Args, space_seed: int = 0) -> dict[str, Any]:
     }
     if space_seed:
         kw["embedding_seed"] = space_seed
+    if split:
+        kw["split_seed"] = split
     if args.data_dir:
         kw["data_dir"] = args.data_dir
     return kw
 
 
-def resolved_env_kwargs(args: Args, space_seed: int = 0) -> dict[str, Any]:
+def resolved_env_kwargs(args: Args, space_seed: int = 0, split: int = 0) -> dict[str, Any]:
     """:func:`env_kwargs` with ``embedding="sasrec"`` replaced by its (cached) matrix."""
     from agents.sasrec_embeddings import resolve_embedding
 
-    return resolve_embedding(env_id(args), env_kwargs(args, space_seed))
+    return resolve_embedding(env_id(args), env_kwargs(args, space_seed, split))
+
+
+def job_env_kwargs(args: Args, job: Job, resolved: bool = False) -> dict[str, Any]:
+    """The environment arguments of ``job``: its item space and its user split."""
+    space, split = embedding_seed(args, job.name, job.seed), split_seed(args, job.seed)
+    return (resolved_env_kwargs if resolved else env_kwargs)(args, space, split)
 
 
 def env_id(args: Args) -> str:
@@ -223,7 +261,8 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
     """
     space = embedding_seed(args, job.name, job.seed)
     base: dict[str, Any] = {**asdict(job), "name": job.label, "status": "ok",
-                            "embedding_seed": space}  # fmt: skip
+                            "embedding_seed": space,
+                            "split_seed": split_seed(args, job.seed)}  # fmt: skip
     start = time.perf_counter()
     records = [dict(base)]
     try:
@@ -242,7 +281,7 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
         else:
             from recgym.envs import MovieRecEnv
 
-            env = MovieRecEnv(split="test", **resolved_env_kwargs(args, space))
+            env = MovieRecEnv(split="test", **job_env_kwargs(args, job, resolved=True))
             t0 = time.perf_counter()
             policy = make_baseline(job.name, env, seed=job.seed)
             records[0]["train_seconds"] = time.perf_counter() - t0
@@ -275,7 +314,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
     config = RunConfig(
         algo=job.name,
         env_id=env_id(args),
-        env_kwargs=env_kwargs(args, embedding_seed(args, job.name, job.seed)),
+        env_kwargs=job_env_kwargs(args, job),
         timesteps=args.timesteps,
         seed=job.seed,
         device="auto",
@@ -323,7 +362,7 @@ def _behaviour_clone(job: Job, args: Args) -> Any:
     from agents.policies import AgentPolicy
     from agents.recipe import prepare_anchored
 
-    kwargs = resolved_env_kwargs(args, embedding_seed(args, job.name, job.seed))
+    kwargs = job_env_kwargs(args, job, resolved=True)
     envs = {s: gym.make(env_id(args), split=s, **kwargs).unwrapped
             for s in ("train", "val", "test")}  # fmt: skip
     model = make_agent("td3", envs["train"], recipe="anchored", seed=job.seed, device="auto")
@@ -428,24 +467,36 @@ def paired_against(records: list[dict[str, Any]], reference: str) -> dict[str, d
     ``bc`` it is what RL fine-tuning adds to its start. Users missing from any seed of either
     row are left out.
 
+    The unit is the pair (``split_seed``, user): with ``--splits per-seed`` each seed drew its
+    own test users, so ``u`` of split ``s`` is paired with the reference's ``u`` of split ``s``
+    (one seed each), and a user drawn into two splits' test sets counts twice, once per split
+    (trained on different users each time). With one split every record has ``split_seed`` 0
+    and the unit is the user.
+
     Returns:
-        Per agent row: ``users`` and ``ndcg``/``return`` as ``(mean, low, high)`` of ``d_u``;
+        Per agent row: ``users`` (the units) and ``ndcg``/``return`` as ``(mean, low, high)``
+        of ``d_u``;
         empty without a successful reference row or without per-user records (runs before
         2026-12-02, and rows taken over with ``--keep`` from them, have none).
     """
 
-    def per_user_means(name: str) -> dict[str, dict[int, float]] | None:
+    def per_user_means(name: str) -> dict[str, dict[tuple[int, int], float]] | None:
         runs = [r for r in records if r["name"] == name and r["status"] == "ok"]
         if not runs or any("per_user" not in r for r in runs):
             return None
-        common = set.intersection(*(set(r["per_user"]["user_id"]) for r in runs))
-        out = {}
-        for metric in ("ndcg", "return"):
-            sums: dict[int, float] = defaultdict(float)
-            for r in runs:
-                for u, v in zip(r["per_user"]["user_id"], r["per_user"][metric], strict=True):
-                    sums[u] += v
-            out[metric] = {u: sums[u] / len(runs) for u in common}
+        by_split: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for r in runs:
+            by_split[r.get("split_seed", 0)].append(r)
+        out: dict[str, dict[tuple[int, int], float]] = {"ndcg": {}, "return": {}}
+        for split, split_runs in by_split.items():
+            common = set.intersection(*(set(r["per_user"]["user_id"]) for r in split_runs))
+            for metric in out:
+                sums: dict[int, float] = defaultdict(float)
+                for r in split_runs:
+                    pairs = zip(r["per_user"]["user_id"], r["per_user"][metric], strict=True)
+                    for u, v in pairs:
+                        sums[u] += v
+                out[metric].update({(split, u): sums[u] / len(split_runs) for u in common})
         return out
 
     base = per_user_means(reference)
@@ -523,6 +574,7 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
             if other_space
             else ""
         )
+        + _splits_text(args)
         + f"\n\n{table(agg)}\n\n"
         + (
             "The critics on the same test users: mean over steps of Q(s, a) for the action "
@@ -533,7 +585,13 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
         )
         + (
             "Paired differences: each agent row against a reference row on the same test users "
-            "(per user, the mean over seeds; the difference's mean and 95% CI over users).\n\n"
+            + (
+                "(per user, the mean over seeds; the difference's mean and 95% CI over users)."
+                if args.splits == "one"
+                else "(per (split, user) unit, one seed each; the difference's mean and 95% CI "
+                "over units, a user drawn into several splits' test sets counting once per split)."
+            )
+            + "\n\n"
             + paired_text
             if paired_text
             else ""
@@ -542,6 +600,15 @@ def write_report(folder: Path, args: Args, records: list[dict[str, Any]], wall: 
     )
     (folder / "results.md").write_text(text)
     return text
+
+
+def _splits_text(args: Args) -> str:
+    if args.splits == "one":
+        return ""
+    return (
+        f" Seed s's runs, baselines included, on the user split of split_seed s ({args.seeds} "
+        "draws of the train/val/test users); the paired tables pair (split, user) units."
+    )
 
 
 def _tables_text(args: Args) -> str:
@@ -603,6 +670,13 @@ def plots(records: list[dict[str, Any]], agg: dict[str, dict[str, Any]], folder:
 def main(args: Args) -> Path:
     """Run the sweep, write runs.json, results.md and the plots; return the folder."""
     check_choice("tables", args.tables, TABLES)
+    check_choice("splits", args.splits, SPLITS)
+    if args.splits == "per-seed" and args.split_strategy != "user":
+        raise ConfigError(
+            f"--splits per-seed with --split-strategy {args.split_strategy}: only the user "
+            "split is drawn at random (the temporal one is fixed by its cut-off times); use "
+            "--splits one."
+        )
     folder = Path(args.out) / args.dataset / (args.tag or args.split_strategy)
     folder.mkdir(parents=True, exist_ok=True)
     if args.report_only:
@@ -620,14 +694,25 @@ def main(args: Args) -> Path:
     jobs += [Job("bc", "bc", s) for s in range(args.seeds) if args.bc]
     jobs += [Job("baseline", b, s) for b in args.baselines for s in range(args.seeds)]
     kept = kept_records(folder, [j for j in jobs if j.label in args.keep], args.keep)
+    other_split = sorted({r["name"] for r in kept
+                          if r.get("split_seed", 0) != split_seed(args, r["seed"])})  # fmt: skip
+    if other_split:
+        raise ConfigError(
+            f"--keep {' '.join(other_split)}: {folder / 'runs.json'} ran those rows on other user "
+            f"splits than --splits {args.splits} gives their seeds, so they would be paired with "
+            "other users; run them again (drop them from --keep) or keep --splits as it was."
+        )
     jobs = [j for j in jobs if j.label not in args.keep]
     # the slowest first (sasrec trains for minutes), so parallel workers finish together
     jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
-    for space in sorted({embedding_seed(args, j.name, j.seed) for j in jobs}):
+    spaces = {(embedding_seed(args, j.name, j.seed), split_seed(args, j.seed)) for j in jobs}
+    for space, split in sorted(spaces):
         t0 = time.perf_counter()
-        resolved_env_kwargs(args, space)  # fits each sasrec table once, before the workers run
-        print(f"item space of embedding_seed {space}: ready in {time.perf_counter() - t0:.0f} s")
+        resolved_env_kwargs(args, space, split)  # fits each sasrec table once, before the workers
+        where = f" on the user split of split_seed {split}" if split else ""
+        print(f"item space of embedding_seed {space}{where}: ready in "
+              f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
     records = kept + execute(jobs, args, folder)
     wall = time.perf_counter() - start
     runs = {"args": asdict(args), "wall_seconds": wall, "runs": records}

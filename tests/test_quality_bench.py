@@ -200,3 +200,56 @@ def test_report_only_reads_runs_from_before_per_seed_spaces_as_one_space(tmp_pat
     (folder / "runs.json").write_text(json.dumps(saved))
     quality.main(tiny_args(tmp_path, report_only=True))
     assert "every run in the item space of embedding_seed 0" in (folder / "results.md").read_text()
+
+
+def test_paired_against_pairs_split_and_user_units_across_per_seed_splits():
+    def record(name, kind, split, users, ndcg):
+        per_user = {"user_id": users, "ndcg": ndcg, "return": ndcg}
+        return {"name": name, "kind": kind, "status": "ok", "split_seed": split,
+                "per_user": per_user}  # fmt: skip
+
+    records = [  # user 7 is a test user of both splits, with other values in each
+        record("bc", "bc", 0, [7, 8], [0.1, 0.2]),
+        record("bc", "bc", 1, [7, 9], [0.5, 0.0]),
+        record("td3 (recipe)", "agent", 0, [7, 8], [0.2, 0.2]),
+        record("td3 (recipe)", "agent", 1, [7, 9], [0.2, 0.3]),
+    ]
+    row = quality.paired_against(records, "bc")["td3 (recipe)"]
+    assert row["users"] == 4  # (0, 7), (0, 8), (1, 7), (1, 9): split 1's user 7 is another unit
+    assert row["ndcg"][0] == pytest.approx((0.1 + 0.0 - 0.3 + 0.3) / 4)
+    # had the splits been pooled by user id, user 7 would pair means over both splits
+    pooled = [{**r, "split_seed": 0} for r in records]
+    assert quality.paired_against(pooled, "bc")["td3 (recipe)"]["users"] == 1  # only user 7
+
+
+def test_per_seed_splits_draw_new_test_users_for_every_row(tmp_path):
+    def sweep(splits):
+        folder = quality.main(tiny_args(tmp_path, tag=splits, splits=splits, algos=[],
+                                        bc=True, test_users=None, embedding="random",
+                                        anchor=json.dumps({"bc_epochs": 1, "val_users": 3}),
+                                        baselines=["popularity"]))  # fmt: skip
+        runs = json.loads((folder / "runs.json").read_text())["runs"]
+        assert all(r["status"] == "ok" for r in runs), [r.get("error") for r in runs]
+        return folder, {(r["name"], r["seed"]): r for r in runs}
+
+    folder, per_seed = sweep("per-seed")
+    _, one = sweep("one")
+
+    def users(runs, name, seed):
+        return runs[name, seed]["per_user"]["user_id"]
+
+    for name in ("bc", "popularity"):
+        assert [per_seed[name, s]["split_seed"] for s in (0, 1)] == [0, 1]
+        assert users(per_seed, name, 0) != users(per_seed, name, 1)  # another draw of users
+        assert users(one, name, 0) == users(one, name, 1)
+        assert users(per_seed, name, 0) == users(one, name, 0)  # split_seed 0 is the default
+    assert users(per_seed, "bc", 1) == users(per_seed, "popularity", 1)  # rows share a split
+    text = (folder / "results.md").read_text()
+    assert "on the user split of split_seed s (2 draws" in text
+    with pytest.raises(quality.ConfigError, match="other user splits"):  # kept from split 0
+        quality.main(tiny_args(tmp_path, tag="one", splits="per-seed", algos=[], bc=False,
+                               baselines=["popularity"], keep=["popularity"]))  # fmt: skip
+    with pytest.raises(quality.ConfigError, match="splits"):
+        quality.main(tiny_args(tmp_path, splits="each"))
+    with pytest.raises(quality.ConfigError, match="temporal"):
+        quality.main(tiny_args(tmp_path, splits="per-seed", split_strategy="temporal"))
