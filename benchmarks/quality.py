@@ -55,7 +55,7 @@ import os
 import time
 import traceback
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -233,10 +233,9 @@ def resolved_env_kwargs(args: Args, space_seed: int = 0, split: int = 0) -> dict
     return resolve_embedding(env_id(args), env_kwargs(args, space_seed, split))
 
 
-def job_env_kwargs(args: Args, job: Job, resolved: bool = False) -> dict[str, Any]:
-    """The environment arguments of ``job``: its item space and its user split."""
-    space, split = embedding_seed(args, job.name, job.seed), split_seed(args, job.seed)
-    return (resolved_env_kwargs if resolved else env_kwargs)(args, space, split)
+def job_tables(args: Args, job: Job) -> tuple[int, int]:
+    """``job``'s ``(embedding_seed, split_seed)``: its item space and its user split."""
+    return embedding_seed(args, job.name, job.seed), split_seed(args, job.seed)
 
 
 def env_id(args: Args) -> str:
@@ -259,10 +258,9 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
     Returns:
         One record per table row: an anchored agent with Wolpertinger gives two.
     """
-    space = embedding_seed(args, job.name, job.seed)
+    space, split = job_tables(args, job)
     base: dict[str, Any] = {**asdict(job), "name": job.label, "status": "ok",
-                            "embedding_seed": space,
-                            "split_seed": split_seed(args, job.seed)}  # fmt: skip
+                            "embedding_seed": space, "split_seed": split}  # fmt: skip
     start = time.perf_counter()
     records = [dict(base)]
     try:
@@ -281,7 +279,7 @@ def run_job(job: Job, args: Args, folder: str) -> list[dict[str, Any]]:
         else:
             from recgym.envs import MovieRecEnv
 
-            env = MovieRecEnv(split="test", **job_env_kwargs(args, job, resolved=True))
+            env = MovieRecEnv(split="test", **resolved_env_kwargs(args, space, split))
             t0 = time.perf_counter()
             policy = make_baseline(job.name, env, seed=job.seed)
             records[0]["train_seconds"] = time.perf_counter() - t0
@@ -314,7 +312,7 @@ def _agent_records(job: Job, args: Args, folder: str, base: dict) -> list[dict[s
     config = RunConfig(
         algo=job.name,
         env_id=env_id(args),
-        env_kwargs=job_env_kwargs(args, job),
+        env_kwargs=env_kwargs(args, *job_tables(args, job)),
         timesteps=args.timesteps,
         seed=job.seed,
         device="auto",
@@ -362,7 +360,7 @@ def _behaviour_clone(job: Job, args: Args) -> Any:
     from agents.policies import AgentPolicy
     from agents.recipe import prepare_anchored
 
-    kwargs = job_env_kwargs(args, job, resolved=True)
+    kwargs = resolved_env_kwargs(args, *job_tables(args, job))
     envs = {s: gym.make(env_id(args), split=s, **kwargs).unwrapped
             for s in ("train", "val", "test")}  # fmt: skip
     model = make_agent("td3", envs["train"], recipe="anchored", seed=job.seed, device="auto")
@@ -484,19 +482,16 @@ def paired_against(records: list[dict[str, Any]], reference: str) -> dict[str, d
         runs = [r for r in records if r["name"] == name and r["status"] == "ok"]
         if not runs or any("per_user" not in r for r in runs):
             return None
-        by_split: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for r in runs:
-            by_split[r.get("split_seed", 0)].append(r)
-        out: dict[str, dict[tuple[int, int], float]] = {"ndcg": {}, "return": {}}
-        for split, split_runs in by_split.items():
-            common = set.intersection(*(set(r["per_user"]["user_id"]) for r in split_runs))
-            for metric in out:
-                sums: dict[int, float] = defaultdict(float)
-                for r in split_runs:
-                    pairs = zip(r["per_user"]["user_id"], r["per_user"][metric], strict=True)
-                    for u, v in pairs:
-                        sums[u] += v
-                out[metric].update({(split, u): sums[u] / len(split_runs) for u in common})
+        seeds = Counter(r.get("split_seed", 0) for r in runs)  # runs per split
+        out = {}
+        for metric in ("ndcg", "return"):
+            values: dict[tuple[int, int], list[float]] = defaultdict(list)
+            for r in runs:
+                split = r.get("split_seed", 0)
+                for u, v in zip(r["per_user"]["user_id"], r["per_user"][metric], strict=True):
+                    values[split, u].append(v)
+            # a unit counts when every run of its split replayed it
+            out[metric] = {k: sum(v) / len(v) for k, v in values.items() if len(v) == seeds[k[0]]}
         return out
 
     base = per_user_means(reference)
@@ -706,8 +701,7 @@ def main(args: Args) -> Path:
     # the slowest first (sasrec trains for minutes), so parallel workers finish together
     jobs.sort(key=lambda j: j.name != "sasrec")
     start = time.perf_counter()
-    spaces = {(embedding_seed(args, j.name, j.seed), split_seed(args, j.seed)) for j in jobs}
-    for space, split in sorted(spaces):
+    for space, split in sorted({job_tables(args, j) for j in jobs}):
         t0 = time.perf_counter()
         resolved_env_kwargs(args, space, split)  # fits each sasrec table once, before the workers
         where = f" on the user split of split_seed {split}" if split else ""
