@@ -704,7 +704,7 @@ def main(args: Args) -> Path:
     for space, split in sorted({job_tables(args, j) for j in jobs}):
         t0 = time.perf_counter()
         resolved_env_kwargs(args, space, split)  # fits each sasrec table once, before the workers
-        where = f" on the user split of split_seed {split}" if split else ""
+        where = f" on the user split of split_seed {split}" if args.splits == "per-seed" else ""
         print(f"item space of embedding_seed {space}{where}: ready in "
               f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
     records = kept + execute(jobs, args, folder)
